@@ -1,0 +1,1 @@
+"""LangGraph nodes, edges and wrappers that put the mesh around agents."""

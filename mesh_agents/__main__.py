@@ -1,0 +1,3 @@
+from mesh_agents.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``mesh-agents`` command line."""

@@ -1,0 +1,1 @@
+"""CLI commands of the demo capability (to be written)."""

@@ -1,0 +1,1 @@
+"""CLI commands of the guardrails capability (to be written)."""

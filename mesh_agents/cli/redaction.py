@@ -1,0 +1,1 @@
+"""CLI commands of the redaction capability (to be written)."""

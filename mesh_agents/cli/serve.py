@@ -1,0 +1,1 @@
+"""CLI commands of the serve capability (to be written)."""

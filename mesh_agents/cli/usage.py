@@ -1,0 +1,1 @@
+"""CLI commands of the usage capability (to be written)."""

@@ -1,0 +1,500 @@
+"""The mesh pipeline: one request through every capability, sync or async, streamed or not.
+
+Order of steps: input guardrails -> redaction -> cache lookup -> routing -> model call
+(with retries and fallbacks, usage reserved and settled per attempt) -> output
+guardrails -> restore -> cache store. Each step is a span. The steps are written once,
+in ``_core``, as a generator of effects (see ``_effects``), and four thin drivers run it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from opentelemetry.trace import SpanKind
+
+from mesh_agents._effects import END_OF_STREAM, Call, CoreRun, Emit, NextChunk, Sleep, drive_async, drive_sync
+from mesh_agents.cache.base import CacheLookup
+from mesh_agents.cache.semantic import SemanticCache
+from mesh_agents.embeddings import Vectorizer, default_vectorizer
+from mesh_agents.errors import GuardrailBlocked, InvalidInputError, TargetsExhausted
+from mesh_agents.guardrails.base import GuardContext, GuardReport
+from mesh_agents.guardrails.engine import GuardrailEngine
+from mesh_agents.redaction.base import Entity
+from mesh_agents.redaction.redactor import Redactor
+from mesh_agents.routing.base import Attempt, AttemptPlan, Target
+from mesh_agents.routing.router import Router
+from mesh_agents.settings import MeshSettings
+from mesh_agents.tracing import GenAI, step_span
+from mesh_agents.tracing import Mesh as MeshAttr
+from mesh_agents.types import CacheControl, MeshRequest, MeshResult
+from mesh_agents.usage.tracker import UsageTracker
+
+__all__ = ["Mesh"]
+
+logger = logging.getLogger(__name__)
+
+
+class Mesh:
+    """The agent mesh: guardrails, redaction, cache, routing and usage around model calls.
+
+    Args:
+        settings: Mesh settings; defaults to ``MeshSettings()`` (``mesh.yaml`` and
+            ``MESH_*`` variables).
+        targets: Chat models the router may pick, by target name. Values are
+            ``BaseChatModel`` instances or ``Target`` objects with metadata.
+        vectorizer: Embedding model shared by the cache, semantic routes and the
+            guardrail classifier; defaults to the local all-MiniLM-L6-v2.
+        guardrails, redactor, cache, router, usage: Replacements for the default
+            capability objects built from ``settings``.
+
+    Each capability is also usable alone through the attributes of the same names.
+    """
+
+    def __init__(
+        self,
+        settings: MeshSettings | None = None,
+        *,
+        targets: Mapping[str, BaseChatModel | Target] | None = None,
+        vectorizer: Vectorizer | None = None,
+        guardrails: GuardrailEngine | None = None,
+        redactor: Redactor | None = None,
+        cache: SemanticCache | None = None,
+        router: Router | None = None,
+        usage: UsageTracker | None = None,
+    ) -> None:
+        self.settings = settings or MeshSettings()
+        self.vectorizer = vectorizer or default_vectorizer()
+        self.guardrails = guardrails or GuardrailEngine(self.settings, vectorizer=self.vectorizer)
+        self.redactor = redactor or Redactor(self.settings)
+        self.cache = cache or SemanticCache(self.settings, vectorizer=self.vectorizer)
+        self.router = router or Router(self.settings, targets=targets, vectorizer=self.vectorizer)
+        self.usage = usage or UsageTracker(self.settings)
+
+    # Public entry points: four drivers over one core.
+
+    def invoke(self, request: MeshRequest) -> MeshResult:
+        """Run the pipeline and return the restored answer.
+
+        Raises:
+            InvalidInputError: the request is malformed (the message names the field).
+            GuardrailBlocked: an input or output guardrail blocked the request.
+            RedactionBlocked: the redaction policy blocked it or detection failed closed.
+            BudgetExceeded: a budget has no room for the call.
+            TargetsExhausted: every target failed after retries and fallbacks.
+        """
+        return drive_sync(self._core(request, streaming=False))
+
+    async def ainvoke(self, request: MeshRequest) -> MeshResult:
+        """Async form of ``invoke``."""
+        return await drive_async(self._core(request, streaming=False))
+
+    def stream(self, request: MeshRequest) -> Iterator[AIMessageChunk]:
+        """Run the pipeline and yield restored answer chunks as the model produces them.
+
+        A placeholder split across chunks is held back only until it is complete.
+        Fallback to another target happens only before the first chunk is sent.
+        """
+        yield from CoreRun(self._core(request, streaming=True)).sync()
+
+    async def astream(self, request: MeshRequest) -> AsyncIterator[AIMessageChunk]:
+        """Async form of ``stream``."""
+        async for chunk in CoreRun(self._core(request, streaming=True)).asynchronous():
+            yield chunk
+
+    # The core.
+
+    def _core(self, request: MeshRequest, *, streaming: bool) -> Generator[Any, Any, MeshResult]:
+        self._validate(request)
+        session = request.session or request.run_id or f"ephemeral-{uuid.uuid4().hex}"
+        system_prompt = _system_prompt(request.messages)
+        context = GuardContext(tenant=request.tenant, agent=request.agent, system_prompt=system_prompt)
+        details: dict[str, Any] = {}
+        attributes = {
+            MeshAttr.TENANT: request.tenant,
+            MeshAttr.USER: request.user,
+            MeshAttr.SESSION: request.session,
+            MeshAttr.RUN_ID: request.run_id,
+            GenAI.AGENT_NAME: request.agent,
+            GenAI.CONVERSATION_ID: request.session,
+        }
+        with step_span("mesh.request", attributes=attributes) as root:
+            # Screen what enters the model's context: user text and tool results.
+            with step_span("apply_guardrail input", attributes={MeshAttr.STEP: "guard_input"}):
+                messages, report = yield Call(
+                    self.guardrails.check_messages, (request.messages,), {"context": context}, blocking=True
+                )
+            details["input_verdicts"] = report.verdicts
+            _raise_if_blocked(report, "input")
+
+            # Replace personal data with placeholders that the vault can reverse.
+            with step_span("mesh.redact", attributes={MeshAttr.STEP: "redact"}) as span:
+                masked, entities = yield Call(
+                    self.redactor.mask_messages,
+                    (messages,),
+                    {"tenant": request.tenant, "session": session},
+                    blocking=True,
+                )
+                span.set_attribute(MeshAttr.REDACTION_ENTITIES, len(entities))
+            masked_request = request.model_copy(update={"messages": masked})
+
+            # Serve an earlier answer when one means the same within the same scope.
+            use_cache = request.cache_control is not CacheControl.NO_CACHE
+            scope = self.cache.scope_for(masked_request, pii_fingerprint=_fingerprint(request.tenant, entities))
+            lookup = CacheLookup(hit=False)
+            if use_cache and request.cache_control is not CacheControl.FORCE_REFRESH:
+                with step_span("mesh.cache.lookup", attributes={MeshAttr.STEP: "cache_lookup"}) as span:
+                    lookup = yield Call(self.cache.lookup, (masked_request, scope), blocking=True)
+                    span.set_attribute(MeshAttr.CACHE_HIT, lookup.hit)
+                    span.set_attribute(MeshAttr.CACHE_DISTANCE, _or_nan(lookup.distance))
+                    span.set_attribute(MeshAttr.CACHE_THRESHOLD, _or_nan(lookup.threshold))
+                    if lookup.refused_by:
+                        span.set_attribute(MeshAttr.CACHE_REFUSED_BY, lookup.refused_by)
+            details["cache"] = lookup
+
+            if lookup.hit and lookup.message is not None:
+                answer = lookup.message
+                target_name = lookup.target
+                details["usage"] = yield Call(self.usage.record_cache_read, (request, lookup), blocking=True)
+                if streaming:
+                    restored = yield from self._restore_stream_from_text(answer, request.tenant, session)
+                    answer = AIMessage(content=restored.text, tool_calls=answer.tool_calls)
+                    restored_count = restored.count
+                else:
+                    answer, restored_count = yield from self._guard_and_restore(answer, request, session, context)
+            else:
+                answer, target_name, restored_count = yield from self._call_targets(
+                    masked_request, request, session, context, streaming, details
+                )
+                if use_cache:
+                    with step_span("mesh.cache.store", attributes={MeshAttr.STEP: "cache_store"}):
+                        yield Call(
+                            self.cache.store,
+                            (masked_request, scope, details["masked_answer"]),
+                            {"target": target_name},
+                            blocking=True,
+                        )
+
+            root.set_attribute(MeshAttr.CACHE_HIT, lookup.hit)
+            if target_name:
+                root.set_attribute(MeshAttr.ROUTE_TARGET, target_name)
+            root.set_attribute(MeshAttr.REDACTION_ENTITIES, len(entities))
+            root.set_attribute(MeshAttr.REDACTION_RESTORED, restored_count)
+            return MeshResult(
+                message=answer,
+                target=target_name,
+                cache_hit=lookup.hit,
+                entities_masked=len(entities),
+                entities_restored=restored_count,
+                details=details,
+            )
+
+    def _call_targets(
+        self,
+        masked_request: MeshRequest,
+        request: MeshRequest,
+        session: str,
+        context: GuardContext,
+        streaming: bool,
+        details: dict[str, Any],
+    ) -> Generator[Any, Any, tuple[AIMessage, str, int]]:
+        with step_span("mesh.route", attributes={MeshAttr.STEP: "route"}) as span:
+            decision = yield Call(self.router.route, (masked_request,), blocking=True)
+            span.set_attribute(MeshAttr.ROUTE_TARGET, decision.chosen)
+            span.set_attribute(MeshAttr.ROUTE_CANDIDATES, decision.ranked)
+            if decision.route:
+                span.set_attribute(MeshAttr.ROUTE_NAME, decision.route)
+        details["route"] = decision
+        plan = self.router.plan(decision, masked_request)
+        errors: list[str] = []
+        attempts = 0
+        while (attempt := plan.next_attempt()) is not None:
+            attempts += 1
+            if attempt.delay_s > 0:
+                yield Sleep(attempt.delay_s)
+            outcome = yield from self._attempt(plan, attempt, masked_request, request, session, streaming, details)
+            if isinstance(outcome, BaseException):
+                errors.append(f"{attempt.target.name}: {type(outcome).__name__}")
+                continue
+            details["attempts"] = attempts
+            masked_answer, restored_text, restored_count = outcome
+            details["masked_answer"] = masked_answer
+            if streaming:
+                # Chunks already went out restored; the output guard can only flag now.
+                report = yield Call(self.guardrails.check_output, (masked_answer,), {"context": context}, blocking=True)
+                details["output_verdicts"] = report.verdicts
+                answer = AIMessage(content=restored_text, tool_calls=masked_answer.tool_calls)
+                return answer, attempt.target.name, restored_count
+            answer, restored_count = yield from self._guard_and_restore(masked_answer, request, session, context)
+            return answer, attempt.target.name, restored_count
+        details["attempts"] = attempts
+        raise TargetsExhausted(
+            f"every target failed for tenant {request.tenant!r} after {attempts} attempts "
+            f"({'; '.join(errors) or 'no target available'}); check the targets' health "
+            "or add a fallback target",
+            details={"attempts": attempts, "errors": errors},
+        )
+
+    def _attempt(
+        self,
+        plan: AttemptPlan,
+        attempt: Attempt,
+        masked_request: MeshRequest,
+        request: MeshRequest,
+        session: str,
+        streaming: bool,
+        details: dict[str, Any],
+    ) -> Generator[Any, Any, tuple[AIMessage, str, int] | Exception]:
+        """Make one model call; return the masked answer, or the error the plan recorded.
+
+        Budget is reserved before the call and settled with the reported usage after
+        it. A failed call releases its reservation. A stream that fails after its first
+        chunk raises, because the consumer has already seen part of the answer.
+        """
+        target = attempt.target
+        model_name = target.model_name or target.name
+        attributes = {
+            GenAI.OPERATION_NAME: "chat",
+            GenAI.PROVIDER_NAME: target.provider,
+            GenAI.REQUEST_MODEL: model_name,
+            GenAI.REQUEST_MAX_TOKENS: request.params.max_tokens,
+            GenAI.REQUEST_TEMPERATURE: request.params.temperature,
+            MeshAttr.ROUTE_TARGET: target.name,
+            MeshAttr.ATTEMPT: attempt.number,
+        }
+        with step_span(f"chat {model_name}", kind=SpanKind.CLIENT, attributes=attributes) as span:
+            reservation = yield Call(self.usage.reserve, (request, target), blocking=True)
+            model = _bind(target.model, masked_request)
+            call_kwargs = _call_kwargs(masked_request)
+            started = time.perf_counter()
+            try:
+                if streaming:
+                    masked_answer, restored_text, restored_count = yield from self._stream_model(
+                        model, masked_request, call_kwargs, request.tenant, session
+                    )
+                else:
+                    masked_answer = yield Call(
+                        model.invoke, (masked_request.messages,), call_kwargs, afn=model.ainvoke, blocking=True
+                    )
+                    restored_text, restored_count = "", 0
+            except Exception as exc:
+                error = exc.error if isinstance(exc, _StreamStarted) else exc
+                latency = time.perf_counter() - started
+                plan.record_failure(attempt, error, latency)
+                details.setdefault("failed_attempts", []).append({"target": target.name, "error": type(error).__name__})
+                logger.warning(
+                    "model call failed: tenant=%s target=%s attempt=%d error=%s",
+                    request.tenant,
+                    target.name,
+                    attempt.number,
+                    type(error).__name__,
+                )
+                span.set_attribute(GenAI.ERROR_TYPE, type(error).__name__)
+                yield Call(self.usage.release, (reservation,), {"error": error}, blocking=True)
+                if isinstance(exc, _StreamStarted):
+                    raise error from None
+                return exc
+            plan.record_success(attempt, time.perf_counter() - started)
+
+            streamed_text = _text(masked_answer) if streaming else None
+            record = yield Call(
+                self.usage.settle,
+                (reservation, request, target, masked_answer),
+                {"streamed_text": streamed_text},
+                blocking=True,
+            )
+            details["usage"] = record
+            span.set_attribute(GenAI.RESPONSE_MODEL, _response_model(masked_answer) or model_name)
+            span.set_attribute(GenAI.USAGE_INPUT_TOKENS, record.usage.input_tokens)
+            span.set_attribute(GenAI.USAGE_OUTPUT_TOKENS, record.usage.output_tokens)
+            span.set_attribute(GenAI.USAGE_CACHE_READ_INPUT_TOKENS, record.usage.cache_read_tokens)
+            span.set_attribute(MeshAttr.USAGE_ESTIMATED, record.usage.estimated)
+            if record.cost_usd is not None:
+                span.set_attribute(MeshAttr.USAGE_COST_USD, record.cost_usd)
+            finish = masked_answer.response_metadata.get("finish_reason")
+            if finish:
+                span.set_attribute(GenAI.RESPONSE_FINISH_REASONS, [str(finish)])
+            return masked_answer, restored_text, restored_count
+
+    def _stream_model(
+        self,
+        model: Any,
+        masked_request: MeshRequest,
+        call_kwargs: dict[str, Any],
+        tenant: str,
+        session: str,
+    ) -> Generator[Any, Any, tuple[AIMessage, str, int]]:
+        """Stream from the model, emitting restored chunks; return the whole masked answer."""
+        iterator = yield Call(
+            _open_stream, (model, masked_request.messages, call_kwargs), {"asynchronous": False}, afn=_aopen_stream
+        )
+        restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
+        whole: AIMessageChunk | None = None
+        restored_parts: list[str] = []
+        emitted = False
+        try:
+            while True:
+                chunk = yield NextChunk(iterator)
+                if chunk is END_OF_STREAM:
+                    break
+                whole = chunk if whole is None else whole + chunk
+                text = restorer.feed(_text(chunk))
+                if text or chunk.usage_metadata or chunk.tool_call_chunks:
+                    restored_parts.append(text)
+                    emitted = True
+                    yield Emit(AIMessageChunk(content=text, id=chunk.id))
+        except Exception as exc:
+            if emitted:
+                raise _StreamStarted(exc) from exc
+            raise
+        tail = restorer.flush()
+        if tail:
+            restored_parts.append(tail)
+            yield Emit(AIMessageChunk(content=tail))
+        masked = whole if whole is not None else AIMessageChunk(content="")
+        answer = AIMessage(
+            content=masked.content,
+            tool_calls=masked.tool_calls,
+            usage_metadata=masked.usage_metadata,
+            response_metadata=masked.response_metadata,
+            id=masked.id,
+        )
+        return answer, "".join(restored_parts), restorer.restored
+
+    def _guard_and_restore(
+        self, masked_answer: AIMessage, request: MeshRequest, session: str, context: GuardContext
+    ) -> Generator[Any, Any, tuple[AIMessage, int]]:
+        with step_span("apply_guardrail output", attributes={MeshAttr.STEP: "guard_output"}):
+            report = yield Call(self.guardrails.check_output, (masked_answer,), {"context": context}, blocking=True)
+        _raise_if_blocked(report, "output")
+        with step_span("mesh.restore", attributes={MeshAttr.STEP: "restore"}) as span:
+            restored, count = yield Call(
+                self.redactor.restore_message,
+                (masked_answer,),
+                {"tenant": request.tenant, "session": session},
+                blocking=True,
+            )
+            span.set_attribute(MeshAttr.REDACTION_RESTORED, count)
+        return restored, count
+
+    def _restore_stream_from_text(self, answer: AIMessage, tenant: str, session: str) -> Generator[Any, Any, _Restored]:
+        restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
+        text = restorer.feed(_text(answer)) + restorer.flush()
+        if text:
+            yield Emit(AIMessageChunk(content=text))
+        return _Restored(text, restorer.restored)
+
+    def _validate(self, request: MeshRequest) -> None:
+        self.settings.check_tenant(request.tenant)
+        total = sum(len(_text(message)) for message in request.messages)
+        if total > self.settings.max_input_chars:
+            raise InvalidInputError(
+                f"request of {total} characters exceeds max_input_chars={self.settings.max_input_chars}; "
+                "shorten the messages or raise max_input_chars in mesh.yaml",
+                details={"chars": total, "max_input_chars": self.settings.max_input_chars},
+            )
+        if not any(_text(message).strip() for message in request.messages):
+            raise InvalidInputError("every message in the request is empty; send at least one non-empty message")
+
+
+class _StreamStarted(Exception):
+    """Wraps a stream error raised after chunks went out, so the attempt is not retried."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
+class _Restored:
+    __slots__ = ("count", "text")
+
+    def __init__(self, text: str, count: int) -> None:
+        self.text = text
+        self.count = count
+
+
+def _raise_if_blocked(report: GuardReport, stage: str) -> None:
+    if not report.blocked:
+        return
+    verdict = next((v for v in report.verdicts if v.action.value == "block"), None)
+    reason = verdict.reason if verdict else "blocked"
+    guardrail = verdict.guardrail if verdict else "unknown"
+    raise GuardrailBlocked(
+        f"the {stage} guardrail {guardrail!r} blocked the request ({reason}); "
+        "rephrase the request or ask the operator to review the guardrail policy",
+        details={"stage": stage, "guardrail": guardrail, "reason": reason},
+    )
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+def _system_prompt(messages: Sequence[BaseMessage]) -> str | None:
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            return _text(message)
+    return None
+
+
+def _fingerprint(tenant: str, entities: Sequence[Entity]) -> str:
+    """Salted hash of the masked values, so cached answers about one person stay theirs."""
+    if not entities:
+        return ""
+    digest = hashlib.sha256(tenant.encode())
+    for label, value in sorted({(e.label, e.value) for e in entities}):
+        digest.update(b"\0" + label.encode() + b"\0" + value.encode())
+    return digest.hexdigest()[:32]
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _bind(model: BaseChatModel, request: MeshRequest) -> Any:
+    if request.params.tools:
+        return model.bind_tools(request.params.tools)
+    return model
+
+
+def _call_kwargs(request: MeshRequest) -> dict[str, Any]:
+    params = request.params
+    kwargs: dict[str, Any] = {}
+    for name in ("temperature", "max_tokens", "top_p", "stop", "response_format"):
+        value = getattr(params, name)
+        if value is not None:
+            kwargs[name] = value
+    return kwargs
+
+
+def _response_model(message: AIMessage) -> str | None:
+    metadata = message.response_metadata or {}
+    value = metadata.get("model_name") or metadata.get("model")
+    return str(value) if value else None
+
+
+def _open_stream(
+    model: Any, messages: list[BaseMessage], kwargs: dict[str, Any], *, asynchronous: bool
+) -> Iterator[Any]:
+    return iter(model.stream(messages, **kwargs))
+
+
+async def _aopen_stream(
+    model: Any, messages: list[BaseMessage], kwargs: dict[str, Any], *, asynchronous: bool
+) -> AsyncIterator[Any]:
+    return model.astream(messages, **kwargs).__aiter__()

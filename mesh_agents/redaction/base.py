@@ -1,0 +1,73 @@
+"""Contracts of the redaction capability: entities, detectors and the vault."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Detector", "Entity", "MaskResult", "Vault"]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A detected span of personal data.
+
+    Attributes:
+        label: Entity label such as ``"person"`` or ``"email"`` (lower case).
+        start: Start offset in Python ``str`` code points.
+        end: End offset, exclusive.
+        score: Detector confidence, 0 to 1.
+        detector: Name of the detector that found it (``"patterns"``, ``"gliner"``).
+        value: The personal value itself; kept out of ``repr`` so it never reaches logs.
+    """
+
+    label: str
+    start: int
+    end: int
+    score: float
+    detector: str
+    value: str = field(repr=False, compare=False)
+
+
+@dataclass
+class MaskResult:
+    """A text with its entities replaced.
+
+    Attributes:
+        text: The masked text.
+        entities: Entities found in the original text, in order of ``start``.
+        placeholders: Placeholder put in place of each entity, same order as entities;
+            ``None`` for entities that were redacted or hashed without a way back.
+    """
+
+    text: str
+    entities: list[Entity]
+    placeholders: list[str | None]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds personal data in text."""
+
+    name: str
+
+    def detect(self, text: str, labels: Sequence[str] | None = None) -> list[Entity]:
+        """Return entities in ``text``, optionally only those with the given labels."""
+        ...
+
+
+@runtime_checkable
+class Vault(Protocol):
+    """Maps placeholders back to values, per tenant and session.
+
+    The same value gets the same placeholder within one tenant and session.
+    """
+
+    def placeholder_for(self, tenant: str, session: str, label: str, value: str) -> str:
+        """Return the placeholder for ``value``, creating one such as ``<PERSON_1>``."""
+        ...
+
+    def value_for(self, tenant: str, session: str, placeholder: str) -> str | None:
+        """Return the value behind ``placeholder``, or None if it is unknown or expired."""
+        ...

@@ -1,0 +1,141 @@
+"""Mesh settings from ``mesh.yaml`` and ``MESH_*`` environment variables.
+
+Precedence, highest first: arguments passed to ``MeshSettings(...)``, ``MESH_*``
+variables (nested with ``__``, for example ``MESH_CACHE__DISTANCE_THRESHOLD=0.15``),
+the YAML file (``MESH_CONFIG`` or ``./mesh.yaml``), then the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from mesh_agents.cache.schema import CacheSettings
+from mesh_agents.errors import ConfigurationError, InvalidInputError
+from mesh_agents.guardrails.schema import GuardrailSettings
+from mesh_agents.redaction.schema import RedactionSettings
+from mesh_agents.routing.schema import RoutingSettings
+from mesh_agents.tracing.schema import TracingSettings
+from mesh_agents.types import validate_identifier
+from mesh_agents.usage.schema import UsageSettings
+
+__all__ = ["MeshSettings", "TenantSettings", "load_settings"]
+
+_CAPABILITIES = ("redaction", "cache", "routing", "usage", "guardrails")
+
+
+class TenantSettings(BaseModel):
+    """Per-tenant overrides; a capability left out uses the mesh-wide settings.
+
+    An override is merged field by field over the mesh-wide settings, so a tenant
+    that sets only ``cache.distance_threshold`` keeps every other cache default.
+    """
+
+    redaction: dict[str, Any] | None = None
+    cache: dict[str, Any] | None = None
+    routing: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    guardrails: dict[str, Any] | None = None
+
+
+class MeshSettings(BaseSettings):
+    """All mesh settings.
+
+    Attributes:
+        redis_url: When set, every store that supports Redis uses it (cache, vault,
+            budgets, ledger, circuit breakers), so many processes share state.
+        tenants: Known tenants and their overrides. When empty, any well-formed
+            tenant id is accepted with the mesh-wide settings; when not empty, a
+            request from another tenant is rejected.
+        max_input_chars: Longest accepted request, summed over its messages.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MESH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    redis_url: str | None = None
+    max_input_chars: int = Field(default=200_000, ge=1)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+
+    @field_validator("tenants")
+    @classmethod
+    def _check_tenant_ids(cls, value: dict[str, TenantSettings]) -> dict[str, TenantSettings]:
+        for tenant in value:
+            validate_identifier("tenant", tenant)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("MESH_CONFIG", "mesh.yaml"))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+        return (init_settings, env_settings, yaml_source)
+
+    def check_tenant(self, tenant: str) -> None:
+        """Raise InvalidInputError if tenants are configured and ``tenant`` is not one."""
+        if self.tenants and tenant not in self.tenants:
+            known = ", ".join(sorted(self.tenants))
+            raise InvalidInputError(
+                f"unknown tenant {tenant!r}: add it under 'tenants' in mesh.yaml or use one of: {known}",
+                details={"tenant": tenant},
+            )
+
+    def for_tenant(self, tenant: str) -> MeshSettings:
+        """Return the settings that apply to ``tenant``, its overrides merged in."""
+        self.check_tenant(tenant)
+        overrides = self.tenants.get(tenant)
+        if overrides is None:
+            return self
+        update: dict[str, Any] = {}
+        for capability in _CAPABILITIES:
+            patch = getattr(overrides, capability)
+            if patch:
+                base = getattr(self, capability)
+                merged = base.model_dump() | patch
+                try:
+                    update[capability] = type(base).model_validate(merged)
+                except ValidationError as exc:
+                    raise ConfigurationError(f"invalid {capability} settings for tenant {tenant!r}: {exc}") from exc
+        return self.model_copy(update=update)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> MeshSettings:
+    """Load settings from ``path`` (or ``MESH_CONFIG``, or ``./mesh.yaml``) and the environment.
+
+    Raises:
+        ConfigurationError: the file is missing or a value is invalid; the message
+            names the field.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigurationError(f"settings file {str(path)!r} not found: check the path")
+        os.environ["MESH_CONFIG"] = str(path)
+    try:
+        return MeshSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid mesh settings: {exc}") from exc
