@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
@@ -33,9 +33,11 @@ from mesh_agents.redaction.placeholders import (
 )
 from mesh_agents.redaction.schema import RedactionAction, RedactionSettings
 from mesh_agents.redaction.spans import merge_entities
-from mesh_agents.settings import MeshSettings
 from mesh_agents.tracing import step_span
 from mesh_agents.types import validate_identifier
+
+if TYPE_CHECKING:
+    from mesh_agents.settings import MeshSettings
 
 __all__ = ["Redactor", "StreamRestorer"]
 
