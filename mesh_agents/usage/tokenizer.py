@@ -50,7 +50,7 @@ class TiktokenTokenizer:
         return len(self._encoding.encode(text, disallowed_special=()))
 
     def is_exact_for(self, model: str | None) -> bool:
-        """Whether this tokenizer is the one ``model`` bills with."""
+        """Return whether ``model`` bills with this encoding (cl100k models only)."""
         return bool(model) and self._cl100k and _CL100K_MODELS.match(model or "") is not None
 
 
@@ -132,7 +132,7 @@ def count_messages(tokenizer: Tokenizer, messages: Sequence[BaseMessage], tools:
 
 
 def count(tokenizer: Tokenizer, text: str | Sequence[BaseMessage], model: str | None) -> TokenCount:
-    """Count ``text`` (a string or messages) and say whether the count is exact for ``model``."""
+    """Count ``text`` (a string or messages) and mark whether the count is exact for ``model``."""
     if isinstance(text, str):
         exact = tokenizer.is_exact_for(model)
         return TokenCount(tokenizer.count(text), not exact, tokenizer.name)

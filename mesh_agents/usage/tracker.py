@@ -1,10 +1,11 @@
 """The usage facade: reserve budget before a model call, settle or release it after, keep the ledger.
 
-One call goes through ``reserve`` (prompt estimate plus the output cap, checked
-against every budget that applies, atomically), then either ``settle`` (the reported
-or estimated usage replaces the hold, is priced and written to the ledger) or
-``release`` (the attempt failed; tokens it is known to have consumed still count).
-Cache hits go through ``record_cache_read`` and spend nothing.
+Each model call goes through ``reserve`` first: the prompt estimate plus the output
+cap is checked against every budget that applies, atomically. After the call,
+``settle`` replaces the hold with the reported or estimated usage, prices it and
+writes it to the ledger. A failed attempt goes through ``release`` instead, and
+tokens it is known to have consumed still count. Cache hits go through
+``record_cache_read`` and spend nothing.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def _populate(tracker: UsageTracker) -> None:
         for _ in range(calls):
             request = make_request(tenant=tenant, user=f"{tenant}-user", agent="support")
             usage = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
-            answer = AIMessage(content="ok", usage_metadata=usage)  # type: ignore[arg-type]
+            answer = AIMessage(content="ok", usage_metadata=usage)
             tracker.settle(tracker.reserve(request, target), request, target, answer)
 
 
@@ -75,7 +75,9 @@ def test_aggregate_rejects_unknown_grouping():
         aggregate([], "colour")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("15m", 900), ("12h", 43200), ("7d", 604800), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("15m", 900), ("12h", 43200), ("7d", 604800), ("2w", 1209600)]
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
