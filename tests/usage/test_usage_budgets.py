@@ -6,9 +6,12 @@ import time
 
 import pytest
 from langchain_core.messages import AIMessage
+from pydantic import ValidationError
 from usage_helpers import make_request, make_target
 
 from mesh_agents.errors import BudgetExceeded
+from mesh_agents.settings import MeshSettings, TenantSettings
+from mesh_agents.usage import BudgetSettings, UsageSettings, UsageTracker
 from mesh_agents.usage.budgets import window_bounds
 from mesh_agents.usage.tokenizer import count_messages, load_tokenizer
 
@@ -182,3 +185,30 @@ def test_window_bounds_align_to_utc():
     assert window_bounds("day", now)[1] == 1_764_892_800.0 + 86400
     assert window_bounds("month", now) == ("202512", 1_767_225_600.0)  # 2026-01-01
     assert window_bounds("total", now) == ("total", None)
+
+
+def test_tenant_override_replaces_budgets(backend, request):
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    settings = MeshSettings(
+        redis_url=redis_url,
+        usage=UsageSettings.model_validate({"budgets": [{"name": "default-day", "max_requests": 100}]}),
+        tenants={
+            "acme": TenantSettings(usage={"budgets": [{"name": "acme-day", "max_requests": 1}]}),
+            "globex": TenantSettings(),
+        },
+    )
+    tracker = UsageTracker(settings)
+    target = make_target()
+    tracker.reserve(make_request(tenant="acme"), target)
+    with pytest.raises(BudgetExceeded) as caught:
+        tracker.reserve(make_request(tenant="acme"), target)
+    assert caught.value.details["budget"] == "acme-day"
+    for _ in range(3):
+        assert tracker.reserve(make_request(tenant="globex"), target).held
+
+
+def test_budget_without_limit_is_rejected():
+    with pytest.raises(ValidationError, match="sets no limit"):
+        BudgetSettings(per="user", window="hour")
+    with pytest.raises(ValidationError, match="must be unique"):
+        UsageSettings.model_validate({"budgets": [{"max_tokens": 1}, {"max_requests": 1}]})
