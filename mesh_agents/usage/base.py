@@ -17,6 +17,7 @@ __all__ = [
     "TokenUsage",
     "Tokenizer",
     "UsageRecord",
+    "remaining_from_store",
     "to_nano_usd",
 ]
 
@@ -80,6 +81,8 @@ class Reservation:
         labels: Who and what the call is for (user, agent, session, run, model,
             provider), copied into the ledger record.
         prompt_tokens: Estimated prompt tokens, the input part of ``tokens``.
+        remaining: Room left after this hold in the tightest budget of each limited
+            dimension: ``"tokens"``, ``"cost_usd"``, ``"requests"``. Set by the store.
         held: Whether a store holds the amounts (False when no budget applies or the
             store was unreachable and every budget is fail-open).
         closed: Set once the reservation is settled or released.
@@ -96,6 +99,7 @@ class Reservation:
     prompt_tokens: int = 0
     held: bool = False
     closed: bool = False
+    remaining: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,18 @@ def to_nano_usd(cost_usd: float) -> int:
     return round(cost_usd * 1e9)
 
 
+def remaining_from_store(room: Mapping[str, int]) -> dict[str, float]:
+    """Convert a store's room per dimension (cost in billionths of a dollar) to ``Reservation.remaining``."""
+    remaining: dict[str, float] = {}
+    if "tokens" in room:
+        remaining["tokens"] = room["tokens"]
+    if "cost" in room:
+        remaining["cost_usd"] = room["cost"] / 1e9
+    if "requests" in room:
+        remaining["requests"] = room["requests"]
+    return remaining
+
+
 @dataclass(frozen=True)
 class BudgetLimit:
     """Limits of one budget window as the store sees them.
@@ -207,8 +223,8 @@ class BudgetStore(Protocol):
     def reserve(self, reservation: Reservation, limits: Mapping[str, BudgetLimit]) -> BudgetDenial | None:
         """Hold the reservation in every key of ``limits`` at once.
 
-        Returns None on success, or the first key whose limit would be exceeded, in
-        which case nothing was held.
+        Returns None on success, after setting ``reservation.remaining``, or the
+        first key whose limit would be exceeded, in which case nothing was held.
 
         Raises:
             BackendUnavailable: the store could not be reached.

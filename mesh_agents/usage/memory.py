@@ -8,7 +8,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from mesh_agents.usage.base import BudgetDenial, BudgetLimit, Reservation, UsageRecord, to_nano_usd
+from mesh_agents.usage.base import (
+    BudgetDenial,
+    BudgetLimit,
+    Reservation,
+    UsageRecord,
+    remaining_from_store,
+    to_nano_usd,
+)
 
 __all__ = ["MemoryBudgetStore", "MemoryLedger"]
 
@@ -79,11 +86,20 @@ class MemoryBudgetStore:
                     if maximum is not None and spent + held + requested > maximum:
                         return BudgetDenial(key, dimension, maximum, spent, held, requested)  # type: ignore[arg-type]
 
-            for window in windows:
+            room: dict[str, int] = {}
+            for limit, window in zip(limits.values(), windows, strict=True):
                 window.holds[reservation.id] = (reservation.tokens, cost, reservation.expires_at)
                 window.held_tokens += reservation.tokens
                 window.held_cost += cost
                 window.held_requests += 1
+                for dimension, maximum, used in (
+                    ("tokens", limit.tokens, window.tokens + window.held_tokens),
+                    ("cost", limit.cost_nano_usd, window.cost + window.held_cost),
+                    ("requests", limit.requests, window.requests + window.held_requests),
+                ):
+                    if maximum is not None:
+                        room[dimension] = min(room.get(dimension, maximum - used), maximum - used)
+        reservation.remaining = remaining_from_store(room)
         return None
 
     def settle(self, reservation: Reservation, *, tokens: int, cost_usd: float) -> None:

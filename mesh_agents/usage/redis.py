@@ -16,7 +16,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mesh_agents.errors import BackendUnavailable, MissingExtraError
-from mesh_agents.usage.base import BudgetDenial, BudgetLimit, Reservation, UsageRecord, to_nano_usd
+from mesh_agents.usage.base import (
+    BudgetDenial,
+    BudgetLimit,
+    Reservation,
+    UsageRecord,
+    remaining_from_store,
+    to_nano_usd,
+)
 
 __all__ = ["RedisBudgetStore", "RedisLedger", "connect"]
 
@@ -25,6 +32,8 @@ logger = logging.getLogger(__name__)
 # KEYS: per window, the hash and then the holds sorted set.
 # ARGV: now, member, reservation expiry, tokens, cost, then per window
 # max tokens, max cost, max requests, key expiry (-1 for none of each).
+# Returns {0, room in tokens, cost, requests (-1 when unlimited)} when held, else
+# {window index, dimension, limit, spent, held, requested}.
 # Hash fields: st/sc/sr spent tokens, cost, requests; ht/hc/hr the same held.
 # A member is "<id>|<tokens>|<cost>"; every hold is one request.
 _RESERVE = """
@@ -55,6 +64,7 @@ for i = 1, n do
     end
   end
 end
+local room = {-1, -1, -1}
 for i = 1, n do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   redis.call('HINCRBY', h, 'ht', ARGV[4])
@@ -66,8 +76,16 @@ for i = 1, n do
     redis.call('EXPIREAT', h, expiry)
     redis.call('EXPIREAT', z, expiry)
   end
+  local v = redis.call('HMGET', h, 'st', 'sc', 'sr', 'ht', 'hc', 'hr')
+  for d = 1, 3 do
+    local limit = tonumber(ARGV[5 + (i - 1) * 4 + d])
+    if limit >= 0 then
+      local left = limit - tonumber(v[d] or '0') - tonumber(v[d + 3] or '0')
+      if room[d] < 0 or left < room[d] then room[d] = left end
+    end
+  end
 end
-return false
+return {0, room[1], room[2], room[3]}
 """
 
 # KEYS: as for _RESERVE. ARGV: member, held tokens, held cost, spent tokens, spent cost,
@@ -136,7 +154,9 @@ class RedisBudgetStore:
             if _is_connection_error(exc):
                 raise _unavailable("reserve budget", exc) from exc
             raise
-        if not result:
+        if int(result[0]) == 0:
+            room = {name: int(value) for name, value in zip(("tokens", "cost", "requests"), result[1:], strict=True)}
+            reservation.remaining = remaining_from_store({k: v for k, v in room.items() if v >= 0})
             return None
         index, dimension, limit_value, spent, held, requested = result
         key = list(limits)[int(index) - 1]

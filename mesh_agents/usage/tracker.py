@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+from opentelemetry import trace
 
 from mesh_agents.errors import BackendUnavailable, BudgetExceeded, InvalidInputError
 from mesh_agents.tracing import GenAI, current_trace_id, get_meter
@@ -38,6 +39,10 @@ if TYPE_CHECKING:  # imported for annotations only: settings imports this packag
 __all__ = ["UsageTracker"]
 
 logger = logging.getLogger(__name__)
+
+# Companions of Mesh.BUDGET_REMAINING (tokens) for the other budget dimensions.
+_BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
+_BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
 
 # Bucket boundaries the GenAI semantic conventions advise for gen_ai.client.token.usage.
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -233,6 +238,7 @@ class UsageTracker:
             raise budget_exceeded(blocking, denial, tenant=request.tenant, now=now)
         reservation.budget_keys = list(limits)
         reservation.held = True
+        _set_remaining_attributes(reservation.remaining)
         return reservation
 
     def settle(
@@ -546,6 +552,19 @@ class UsageTracker:
         histogram.record(record.usage.output_tokens, attributes | {"gen_ai.token.type": "output"})
         if record.cost_usd:
             cost_counter.add(record.cost_usd, attributes)
+
+
+def _set_remaining_attributes(remaining: Mapping[str, float]) -> None:
+    """Put the room left in the tightest budgets on the current span (the model call's, in the mesh)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    if "tokens" in remaining:
+        span.set_attribute(MeshAttr.BUDGET_REMAINING, int(remaining["tokens"]))
+    if "cost_usd" in remaining:
+        span.set_attribute(_BUDGET_REMAINING_COST, remaining["cost_usd"])
+    if "requests" in remaining:
+        span.set_attribute(_BUDGET_REMAINING_REQUESTS, int(remaining["requests"]))
 
 
 def _labels(request: MeshRequest, model_name: str, provider: str) -> dict[str, str]:

@@ -6,6 +6,9 @@ import time
 
 import pytest
 from langchain_core.messages import AIMessage
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import ValidationError
 from usage_helpers import make_request, make_target
 
@@ -212,3 +215,26 @@ def test_budget_without_limit_is_rejected():
         BudgetSettings(per="user", window="hour")
     with pytest.raises(ValidationError, match="must be unique"):
         UsageSettings.model_validate({"budgets": [{"max_tokens": 1}, {"max_requests": 1}]})
+
+
+def test_remaining_room_on_reservation_and_span(tracker_factory):
+    tracker = tracker_factory(
+        budgets=[
+            {"name": "tokens-day", "max_tokens": 10_000},
+            {"name": "tokens-minute", "window": "minute", "max_tokens": 5_000, "max_requests": 10},
+            {"name": "cost-month", "window": "month", "max_cost_usd": 2.0},
+        ]
+    )
+    request, target = make_request(max_tokens=100), make_target()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("chat gpt-4o-mini"):
+        reservation = tracker.reserve(request, target)
+    assert reservation.remaining["tokens"] == 5_000 - reservation.tokens
+    assert reservation.remaining["requests"] == 9
+    assert reservation.remaining["cost_usd"] == pytest.approx(2.0 - reservation.cost_usd, abs=1e-9)
+    [span] = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["mesh.budget.remaining"] == 5_000 - reservation.tokens
+    assert span.attributes["mesh.budget.remaining_requests"] == 9
