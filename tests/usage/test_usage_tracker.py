@@ -279,7 +279,7 @@ def test_missing_encoding_degrades_to_heuristic(caplog):
     assert load_tokenizer("no_such_encoding") is tokenizer
     assert len([r for r in caplog.records if "no_such_encoding" in r.getMessage()]) == 1
     tracker = UsageTracker(MeshSettings(usage=UsageSettings.model_validate({"tokenizer": "no_such_encoding"})))
-    assert tracker.count_tokens("The quick brown fox jumps over the lazy dog.").tokenizer == "heuristic:chars/4"
+    assert tracker.count_tokens("The quick brown fox jumps over the lazy dog.").tokenizer == "heuristic:regex"
     assert tracker.reserve(make_request(), make_target()).prompt_tokens > 0
 
 
