@@ -101,7 +101,7 @@ class UsageSettings(BaseModel):
         description="JSON Lines file for the ledger. When unset, the ledger is kept in Redis or in memory.",
     )
     ledger_max_records: int = Field(
-        default=1_000_000, ge=1, description="Records kept in the memory or Redis ledger; the oldest are dropped."
+        default=100_000, ge=1, description="Records kept in the memory or Redis ledger; the oldest are dropped."
     )
     key_prefix: str = Field(default="mesh:usage", min_length=1, description="Prefix of every Redis key.")
 
