@@ -1,4 +1,4 @@
-"""Which budgets apply to a call, their window keys, and the error when one has no room."""
+"""Budgets as they apply to one call: window keys and limits, and the error when one has no room."""
 
 from __future__ import annotations
 

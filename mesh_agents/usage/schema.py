@@ -74,7 +74,11 @@ class UsageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     budgets: list[BudgetSettings] = Field(default_factory=list)
-    reservation_ttl_s: int = Field(default=300, ge=1, description="Unsettled reservations expire after this, seconds.")
+    reservation_ttl_s: int = Field(
+        default=300,
+        ge=1,
+        description="Unsettled reservations expire after this, seconds; keep it above the longest model call.",
+    )
     default_max_tokens: int = Field(
         default=1024,
         ge=1,

@@ -263,9 +263,10 @@ class UsageTracker:
     ) -> UsageRecord:
         """Replace the reservation with the call's actual usage, price it and write it to the ledger.
 
-        Usage comes from ``message.usage_metadata`` when the provider reported it;
-        otherwise the prompt estimate and a count of the answer (``streamed_text`` for
-        a stream, else the message text and tool calls) stand in, marked as estimated.
+        Usage comes from ``message.usage_metadata`` when the provider reported it.
+        Otherwise the prompt estimate and a count of the output stand in, marked as
+        estimated. The output is ``streamed_text`` for a stream, else the message text
+        and tool calls.
         A store or ledger failure here is logged, not raised: the call already happened.
 
         Raises:
@@ -349,7 +350,7 @@ class UsageTracker:
         )
         self._append(record)
         if consumed is not None:
-            self._record_metrics(record, response_model=None)
+            self._record_metrics(record, response_model=None, error=error)
 
     def record_cache_read(self, request: MeshRequest, lookup: CacheLookup) -> UsageRecord:
         """Write a cache hit to the ledger: the tokens the original call used, served without new spend.
@@ -531,7 +532,9 @@ class UsageTracker:
             )
         )
 
-    def _record_metrics(self, record: UsageRecord, *, response_model: str | None) -> None:
+    def _record_metrics(
+        self, record: UsageRecord, *, response_model: str | None, error: BaseException | None = None
+    ) -> None:
         if self._instruments is None:
             meter = get_meter()
             histogram = meter.create_histogram(
@@ -552,7 +555,7 @@ class UsageTracker:
         if response_model:
             attributes[GenAI.RESPONSE_MODEL] = response_model
         if record.outcome == "failed":
-            attributes[GenAI.ERROR_TYPE] = "attempt_failed"
+            attributes[GenAI.ERROR_TYPE] = type(error).__name__ if error is not None else "_OTHER"
         histogram.record(record.usage.input_tokens, attributes | {"gen_ai.token.type": "input"})
         histogram.record(record.usage.output_tokens, attributes | {"gen_ai.token.type": "output"})
         if record.cost_usd:
