@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-__all__ = ["OTLPReceiver", "ReceivedLog", "ReceivedMetric", "ReceivedSpan", "decode_any_value"]
+__all__ = ["OTLPReceiver", "ReceivedLog", "ReceivedMetric", "ReceivedSpan", "decode_any_value", "shared_receiver"]
 
 logger = logging.getLogger(__name__)
 
@@ -382,3 +382,26 @@ def _handler_for(receiver: OTLPReceiver) -> type[http.server.BaseHTTPRequestHand
             logger.debug("OTLP receiver: " + format, *args)
 
     return Handler
+
+
+_shared_lock = threading.Lock()
+_shared: tuple[OTLPReceiver, Any] | None = None
+
+
+def shared_receiver(service_name: str = "mesh-agents-tests") -> tuple[OTLPReceiver, Any]:
+    """Return this process's receiver and the ``Telemetry`` that exports to it, starting both once.
+
+    OpenTelemetry allows one global tracer provider per process, so tests that need
+    spans from the global provider share this one receiver and tell their spans apart
+    by trace id. Call ``telemetry.force_flush()`` before waiting for in-process spans,
+    because the batch processor otherwise waits up to five seconds.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            from mesh_agents.tracing import setup
+
+            receiver = OTLPReceiver().start()
+            telemetry = setup(service_name, endpoint=receiver.endpoint, protocol="http/protobuf")
+            _shared = (receiver, telemetry)
+    return _shared
