@@ -12,7 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 from mesh_agents.errors import InvalidInputError
 from mesh_agents.types import validate_identifier
 
-__all__ = ["OptionalSession", "Session", "Tenant", "add_tool", "check_text_size"]
+__all__ = ["OptionalId", "OptionalSession", "Session", "Tenant", "add_tool", "check_text_size"]
 
 
 def _tenant(value: str) -> str:
@@ -25,6 +25,10 @@ def _session(value: str) -> str:
 
 def _optional_session(value: str | None) -> str | None:
     return None if value is None else validate_identifier("session", value)
+
+
+def _optional_id(value: str | None) -> str | None:
+    return None if value is None else validate_identifier("user or agent", value)
 
 
 Tenant = Annotated[
@@ -41,6 +45,12 @@ OptionalSession = Annotated[
     str | None,
     AfterValidator(_optional_session),
     Field(description="Conversation id; placeholders are only restorable within the same tenant and session."),
+]
+
+OptionalId = Annotated[
+    str | None,
+    AfterValidator(_optional_id),
+    Field(description="Id of the user or agent behind the request, for per-user or per-agent policies."),
 ]
 
 
