@@ -51,12 +51,13 @@ class MCPServerProcess:
         self.url = ""
 
     def start(self) -> MCPServerProcess:
-        """Start the child and block until it listens.
+        """Start the child, unless ``launch`` already did, and block until it listens."""
+        if self._process is None:
+            self.launch()
+        return self.wait_ready()
 
-        Raises:
-            RuntimeError: the child exited or did not log its URL within ``ready_timeout_s``;
-                the message ends with its last log lines.
-        """
+    def launch(self) -> MCPServerProcess:
+        """Start the child without waiting, so several servers can start side by side."""
         self._process = subprocess.Popen(
             self._command,
             env=self._env,
@@ -68,6 +69,17 @@ class MCPServerProcess:
         )
         self._reader = threading.Thread(target=self._read_stderr, name="mcp-server-stderr", daemon=True)
         self._reader.start()
+        return self
+
+    def wait_ready(self) -> MCPServerProcess:
+        """Block until the launched child logs its URL.
+
+        Raises:
+            RuntimeError: the child exited or did not log its URL within ``ready_timeout_s``;
+                the message ends with its last log lines.
+        """
+        if self.url:
+            return self
         deadline = time.monotonic() + self._ready_timeout_s
         while True:
             remaining = deadline - time.monotonic()

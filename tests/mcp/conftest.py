@@ -55,3 +55,14 @@ def frame_http_stateful(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerPro
     command = [sys.executable, FRAME_SERVER, "http", "0", "--stateful"]
     with MCPServerProcess(command, env=child_env(otlp[0], "frame-server-stateful")) as server:
         yield server
+
+
+MESH_SERVER = str(Path(__file__).with_name("mesh_server.py"))
+
+
+@pytest.fixture(scope="session")
+def mesh_http(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerProcess]:
+    """The mesh server with the real capabilities over stateless streamable HTTP."""
+    command = [sys.executable, MESH_SERVER, "http", "0"]
+    with MCPServerProcess(command, env=child_env(otlp[0], "mesh-server")) as server:
+        yield server
