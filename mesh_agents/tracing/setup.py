@@ -3,7 +3,8 @@
 The standard OpenTelemetry variables apply: ``OTEL_EXPORTER_OTLP_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_PROTOCOL``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``,
 ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds between span
-batches) and ``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds between metric exports).
+batches), ``OTEL_METRIC_EXPORT_INTERVAL`` (milliseconds between metric exports) and
+``OTEL_METRICS_EXPORTER=none`` (export traces only).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def setup(
     endpoint: str | None = None,
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
-    enable_metrics: bool = True,
+    enable_metrics: bool | None = None,
 ) -> Telemetry | None:
     """Install global SDK providers that export spans and metrics by OTLP.
 
@@ -87,7 +88,9 @@ def setup(
             ``OTEL_EXPORTER_OTLP_PROTOCOL``.
         headers: Extra headers for every export request (authentication to a vendor);
             when None the exporters read ``OTEL_EXPORTER_OTLP_HEADERS``.
-        enable_metrics: Also export the ``gen_ai.client.*`` histograms and the mesh counters.
+        enable_metrics: Also export the ``gen_ai.client.*`` histograms and the mesh counters;
+            defaults to True unless ``OTEL_METRICS_EXPORTER`` is ``none`` (Jaeger, for
+            one, accepts traces only).
 
     Returns:
         The installed providers, or None when no endpoint is configured; then nothing is
@@ -119,6 +122,8 @@ def setup(
     from mesh_agents.tracing.processors import BaggageSpanProcessor, McpClientSpanProcessor, SpanMetricsProcessor
 
     span_exporter, metric_exporter = _exporters(endpoint, protocol, dict(headers) if headers is not None else None)
+    if enable_metrics is None:
+        enable_metrics = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none"
     name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "mesh-agents"
     resource = Resource.create({SERVICE_NAME: name})
 

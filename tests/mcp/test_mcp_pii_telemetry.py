@@ -90,6 +90,10 @@ async def test_planted_pii_not_in_telemetry(
     assert len(_leaks([TEXT])) == len(PLANTED)
     assert len(spans) > count
     assert any(span.attributes.get("mesh.redaction.entities", 0) >= 4 for span in spans)
+    redact_spans = {span.span_id for span in spans if span.name == "tools/call redact" and span.kind == "SERVER"}
+    detect_spans = [span for span in spans if span.name == "mesh.redaction.detect"]
+    assert detect_spans
+    assert all(span.parent_span_id in redact_spans for span in detect_spans)
     assert _leaks([text for span in spans for text in _span_strings(span)]) == []
     assert _leaks([text for metric in metrics for point in metric.points for text in _strings(point)]) == []
     assert _leaks(mesh_http.log_lines()) == []

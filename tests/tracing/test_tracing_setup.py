@@ -164,3 +164,11 @@ def test_receiver_rejects_garbage_and_unknown_paths(receiver: OTLPReceiver) -> N
 def test_receiver_wait_times_out_with_names(receiver: OTLPReceiver) -> None:
     with pytest.raises(TimeoutError, match="condition not met"):
         receiver.wait_for_spans(lambda spans: len(spans) > 0, timeout_s=0.05)
+
+
+def test_metrics_exporter_none_exports_traces_only(receiver: OTLPReceiver) -> None:
+    child = "from mesh_agents.tracing import setup; t = setup('traces-only'); print(t.meter_provider is None)"
+    env = {**_child_env(receiver.endpoint), "OTEL_METRICS_EXPORTER": "none"}
+    result = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
