@@ -41,9 +41,9 @@ class ToolModule(Protocol):
 
 def default_tool_modules() -> list[ToolModule]:
     """Return the tool modules of every capability, in the order they are listed to clients."""
-    from mcp_servers.tools import cache, redaction, routing
+    from mcp_servers.tools import cache, guardrails, redaction, routing, usage
 
-    return [redaction, cache, routing]
+    return [redaction, guardrails, cache, routing, usage]
 
 
 def build_server(

@@ -1,17 +1,20 @@
-"""Metrics of the mesh: GenAI client histograms and mesh counters.
+"""Metrics of the mesh: the GenAI operation duration histogram and mesh counters.
 
 Instruments are created on first use from the global meter provider (a no-op one until
 an entry point installs the SDK), so importing this module records nothing.
 
-=====================================  =========  ===========================================
-instrument                             unit       recorded for
-=====================================  =========  ===========================================
-``gen_ai.client.token.usage``          {token}    each model call, once per ``gen_ai.token.type``
-``gen_ai.client.operation.duration``   s          each model call, failed ones with ``error.type``
-``mesh.cache.hits`` / ``mesh.cache.misses``  {request}  each semantic cache lookup
-``mesh.requests.blocked``              {request}  each request a policy stopped
-``mesh.redaction.entities``            {entity}   entities replaced by placeholders
-=====================================  =========  ===========================================
+==========================================  =========  ======================================
+instrument                                  unit       recorded for
+==========================================  =========  ======================================
+``gen_ai.client.operation.duration``        s          each model call, failed ones with ``error.type``
+``mesh.cache.hits``, ``mesh.cache.misses``  {request}  each semantic cache lookup
+``mesh.requests.blocked``                   {request}  each request a policy stopped
+``mesh.redaction.entities``                 {entity}   entities replaced by placeholders
+==========================================  =========  ======================================
+
+``gen_ai.client.token.usage`` is recorded by ``UsageTracker`` when it settles a call,
+because the tracker owns the token counts; recording it here as well would count
+every token twice.
 """
 
 from __future__ import annotations
@@ -24,10 +27,7 @@ from opentelemetry import metrics
 
 from mesh_agents.tracing.spans import GenAI, Mesh, get_meter
 
-__all__ = ["DURATION_BUCKETS_S", "TOKEN_BUCKETS", "MeshMetrics", "mesh_metrics"]
-
-TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
-"""Bucket boundaries that the GenAI conventions advise for ``gen_ai.client.token.usage``."""
+__all__ = ["DURATION_BUCKETS_S", "MeshMetrics", "mesh_metrics"]
 
 DURATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 """Bucket boundaries that the GenAI conventions advise for ``gen_ai.client.operation.duration``, in seconds."""
@@ -46,12 +46,6 @@ class MeshMetrics:
     """The mesh's instruments, bound to one meter."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.token_usage = meter.create_histogram(
-            "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Number of input and output tokens used per model call.",
-            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
-        )
         self.operation_duration = meter.create_histogram(
             "gen_ai.client.operation.duration",
             unit="s",
@@ -75,30 +69,18 @@ class MeshMetrics:
             description="Personal-data entities replaced by placeholders.",
         )
 
-    def record_model_call(
-        self,
-        attributes: Mapping[str, Any],
-        *,
-        duration_s: float,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        error_type: str | None = None,
+    def record_operation_duration(
+        self, attributes: Mapping[str, Any], *, duration_s: float, error_type: str | None = None
     ) -> None:
-        """Record the duration and token counts of one model call.
+        """Record the duration of one model call in seconds.
 
         ``attributes`` may hold any span attributes; only the ones the GenAI metric
         conventions allow (operation, provider, models, server) are kept.
         """
-        common = {key: attributes[key] for key in _MODEL_ATTRIBUTES if attributes.get(key) is not None}
-        duration_attributes = dict(common)
+        kept = {key: attributes[key] for key in _MODEL_ATTRIBUTES if attributes.get(key) is not None}
         if error_type:
-            duration_attributes[GenAI.ERROR_TYPE] = error_type
-        self.operation_duration.record(max(duration_s, 0.0), duration_attributes)
-        if error_type:
-            return
-        for token_type, count in (("input", input_tokens), ("output", output_tokens)):
-            if count is not None:
-                self.token_usage.record(int(count), {**common, GenAI.TOKEN_TYPE: token_type})
+            kept[GenAI.ERROR_TYPE] = error_type
+        self.operation_duration.record(max(duration_s, 0.0), kept)
 
     def record_cache_lookup(self, *, hit: bool, tenant: str | None = None) -> None:
         """Count one semantic cache lookup as a hit or a miss."""

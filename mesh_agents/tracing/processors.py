@@ -111,8 +111,8 @@ class SpanMetricsProcessor(SpanProcessor):
     ====================================  ==============================================
     span                                  metric
     ====================================  ==============================================
-    CLIENT span with a model operation    ``gen_ai.client.operation.duration``, and
-    (``chat``, ``embeddings``, ...)       ``gen_ai.client.token.usage`` when it succeeded
+    CLIENT span with a model operation    ``gen_ai.client.operation.duration``
+    (``chat``, ``embeddings``, ...)
     ``mesh.step = cache_lookup``          ``mesh.cache.hits`` or ``mesh.cache.misses``
     ``mesh.step = redact``                ``mesh.redaction.entities``
     ``mesh.request`` that a policy        ``mesh.requests.blocked`` with ``mesh.error.code``
@@ -138,12 +138,8 @@ class SpanMetricsProcessor(SpanProcessor):
 
         if span.kind is SpanKind.CLIENT and attributes.get(GenAI.OPERATION_NAME) in _MODEL_OPERATIONS:
             duration_s = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-            self._metrics.record_model_call(
-                attributes,
-                duration_s=duration_s,
-                input_tokens=_int_or_none(attributes.get(GenAI.USAGE_INPUT_TOKENS)),
-                output_tokens=_int_or_none(attributes.get(GenAI.USAGE_OUTPUT_TOKENS)),
-                error_type=str(error_type) if error_type else None,
+            self._metrics.record_operation_duration(
+                attributes, duration_s=duration_s, error_type=str(error_type) if error_type else None
             )
         elif step == "cache_lookup" and Mesh.CACHE_HIT in attributes:
             self._metrics.record_cache_lookup(hit=bool(attributes[Mesh.CACHE_HIT]), tenant=tenant)

@@ -32,11 +32,6 @@ class GenAI:
     TOOL_NAME = "gen_ai.tool.name"
     TOKEN_TYPE = "gen_ai.token.type"
     ERROR_TYPE = "error.type"
-    # Guardrail spans (``apply_guardrail``); these names are still in development upstream.
-    GUARDIAN_NAME = "gen_ai.guardian.name"
-    SECURITY_DECISION_TYPE = "gen_ai.security.decision.type"
-    SECURITY_POLICY_ID = "gen_ai.security.policy.id"
-    SECURITY_TARGET_TYPE = "gen_ai.security.target.type"
 
 
 class MCP:
@@ -73,8 +68,6 @@ class Mesh:
     BUDGET_REMAINING = "mesh.budget.remaining"
     ATTEMPT = "mesh.attempt"
     ERROR_CODE = "mesh.error.code"
-    GUARDRAIL_ACTION = "mesh.guardrail.action"
-    GUARDRAIL_SOURCE = "mesh.guardrail.source"
 
 
 def get_tracer() -> trace.Tracer:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from mcp_servers.server import build_server, default_tool_modules, run_http, run_stdio
-from mesh_agents.routing import Router
+from mesh_agents.mesh import Mesh
 from mesh_agents.routing.targets import target_from_model
 from mesh_agents.settings import MeshSettings, TenantSettings
 from mesh_agents.tracing import setup
@@ -37,41 +36,12 @@ def _targets() -> dict[str, Any]:
     }
 
 
-@dataclass
-class Capabilities:
-    """The capability objects the tools call, as ``Mesh`` exposes them."""
-
-    settings: MeshSettings
-    redactor: Any
-    cache: Any
-    router: Any
-
-
-def build_mesh(settings: MeshSettings) -> Any:
-    """Return a ``Mesh``, or the capabilities that exist yet when ``Mesh`` cannot be imported."""
-    try:
-        from mesh_agents.mesh import Mesh
-    except ImportError:
-        # NOTE: until the guardrails and usage facades are merged, mesh.py cannot be
-        # imported, so the existing capability objects are composed directly.
-        from mesh_agents.cache.semantic import SemanticCache
-        from mesh_agents.redaction.redactor import Redactor
-
-        return Capabilities(
-            settings=settings,
-            redactor=Redactor(settings),
-            cache=SemanticCache(settings),
-            router=Router(settings, targets=_targets()),
-        )
-    return Mesh(settings, targets=_targets())
-
-
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     telemetry = setup("mesh-server")
     tenants = {tenant: TenantSettings() for tenant in TENANTS}
     settings = MeshSettings(tenants=tenants, max_input_chars=MAX_INPUT_CHARS)
-    server = build_server(build_mesh(settings), tools=default_tool_modules())
+    server = build_server(Mesh(settings, targets=_targets()), tools=default_tool_modules())
     try:
         if sys.argv[1] == "stdio":
             run_stdio(server)

@@ -79,11 +79,16 @@ def test_setup_exports_spans_and_metrics(receiver: OTLPReceiver) -> None:
     assert "secret-value" not in repr(by_name["failing step"])
 
     metrics = receiver.wait_for_metrics(
-        lambda items: {"gen_ai.client.token.usage", "mesh.cache.misses"} <= {m.name for m in items}, timeout_s=10
+        lambda items: {"gen_ai.client.operation.duration", "mesh.cache.misses"} <= {m.name for m in items},
+        timeout_s=10,
     )
-    usage = next(metric for metric in metrics if metric.name == "gen_ai.client.token.usage")
-    assert usage.unit == "{token}"
-    assert sorted(point["sum"] for point in usage.points) == [2, 7]
+    duration = next(metric for metric in metrics if metric.name == "gen_ai.client.operation.duration")
+    misses = next(metric for metric in metrics if metric.name == "mesh.cache.misses")
+    assert duration.unit == "s"
+    assert duration.points[0]["count"] == 1
+    assert duration.points[0]["explicit_bounds"][0] == 0.01
+    assert misses.points[0]["as_int"] == 1
+    assert misses.points[0]["attributes"] == {"mesh.tenant": "acme"}
     assert receiver.rejected_requests == 0
 
 
