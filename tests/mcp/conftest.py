@@ -40,7 +40,7 @@ def child_env(receiver: OTLPReceiver, service_name: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frame_http(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerProcess]:
     """The frame test server over stateless streamable HTTP."""
     with MCPServerProcess(
@@ -49,7 +49,7 @@ def frame_http(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerProcess]:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frame_http_stateful(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerProcess]:
     """The frame test server over streamable HTTP with MCP sessions."""
     command = [sys.executable, FRAME_SERVER, "http", "0", "--stateful"]
