@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Detector", "Entity", "MaskResult", "Vault"]
+__all__ = ["BatchDetector", "Detector", "Entity", "MaskResult", "Vault"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,21 @@ class Detector(Protocol):
 
 
 @runtime_checkable
+class BatchDetector(Detector, Protocol):
+    """A detector that is faster on many texts at once, such as a neural model."""
+
+    def detect_many(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> list[list[Entity]]:
+        """Return the entities of each text, in the order of ``texts``."""
+        ...
+
+
+@runtime_checkable
 class Vault(Protocol):
     """Maps placeholders back to values, per tenant and session.
 
-    The same value gets the same placeholder within one tenant and session.
+    The same label and value get the same placeholder within one tenant and session.
+    Entries expire ``ttl_s`` seconds after the session was last used; ``None`` means
+    the vault's own default.
     """
 
     def placeholder_for(self, tenant: str, session: str, label: str, value: str) -> str:
@@ -70,4 +81,20 @@ class Vault(Protocol):
 
     def value_for(self, tenant: str, session: str, placeholder: str) -> str | None:
         """Return the value behind ``placeholder``, or None if it is unknown or expired."""
+        ...
+
+    def placeholders_for(
+        self, tenant: str, session: str, items: Sequence[tuple[str, str]], *, ttl_s: int | None = None
+    ) -> list[str]:
+        """Return the placeholder of each ``(label, value)`` pair, creating missing ones, in one step."""
+        ...
+
+    def values_for(
+        self, tenant: str, session: str, placeholders: Iterable[str], *, ttl_s: int | None = None
+    ) -> dict[str, str]:
+        """Return the values of the known placeholders among ``placeholders``."""
+        ...
+
+    def forget(self, tenant: str, session: str) -> None:
+        """Delete every placeholder of the session."""
         ...
