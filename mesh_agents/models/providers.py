@@ -1,6 +1,6 @@
 """Turn a model string such as ``openai:gpt-4o-mini`` or ``standin:large`` into a chat model.
 
-``standin`` and ``standin:<name>`` build the local ``StandinChatModel``. Every other
+``standin`` and ``standin:<name>`` build the local ``StandInChatModel``. Every other
 string goes to LangChain's ``init_chat_model`` (the ``langchain`` package, extra
 ``providers``), which needs the provider's integration package:
 
@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from mesh_agents.errors import ConfigurationError, MissingExtraError
-from mesh_agents.models.standin import StandinChatModel
+from mesh_agents.models.standin import StandInChatModel
 
 __all__ = ["resolve_model"]
 
@@ -56,7 +56,7 @@ def resolve_model(
         )
     if spec == _STANDIN or spec.startswith(_STANDIN + ":"):
         name = spec.partition(":")[2] or _STANDIN
-        return StandinChatModel(model_name=name, latency_ms=latency_ms)
+        return StandInChatModel(model_name=name, latency_ms=latency_ms)
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:

@@ -1,6 +1,6 @@
 """A deterministic local chat model that replaces a real provider offline.
 
-``StandinChatModel`` implements LangChain's ``BaseChatModel`` so that the mesh, the
+``StandInChatModel`` implements LangChain's ``BaseChatModel`` so that the mesh, the
 graphs and the demo run offline with nothing else replaced. Its answers are templated,
 not generated: they quote the start of the request, repeat every placeholder such as
 ``<PERSON_1>`` found in the prompt (so restore has something to put back), and call a
@@ -10,7 +10,7 @@ chat framing, so the counts match what an OpenAI cl100k model would bill for the
 text within a few tokens.
 
 Every answer says that it comes from a stand-in: ``response_metadata["standin"]`` is
-True and the model name starts with ``standin/``.
+True and the reported model name starts with ``standin``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -44,7 +44,7 @@ from pydantic import Field
 
 from mesh_agents.errors import ConfigurationError
 
-__all__ = ["STANDIN_NOTE", "StandinChatModel", "count_tokens", "message_tokens"]
+__all__ = ["STANDIN_NOTE", "StandInChatModel", "count_tokens", "message_tokens"]
 
 STANDIN_NOTE = "deterministic local stand-in, not a language model; answers are templates"
 
@@ -126,16 +126,18 @@ def message_tokens(messages: Sequence[BaseMessage]) -> int:
     return total
 
 
-class StandinChatModel(BaseChatModel):
+class StandInChatModel(BaseChatModel):
     """A chat model that replies from templates, for offline runs, tests and benchmarks.
 
     Example:
-        >>> model = StandinChatModel(model_name="small", latency_ms=50)
+        >>> model = StandInChatModel(model_name="small", latency_ms=50)
         >>> model.invoke("Where is my invoice?").response_metadata["standin"]
         True
     """
 
-    model_name: str = Field(default="standin", description="Name reported as 'standin/<model_name>'.")
+    model_name: str = Field(
+        default="standin", description="Name; reported as 'standin-<model_name>' unless it starts with 'standin'."
+    )
     latency_ms: float = Field(default=0.0, ge=0.0, description="Delay before the answer or first chunk, ms.")
     ms_per_output_token: float = Field(default=0.0, ge=0.0, description="Extra delay per output token, ms.")
     answer_prefix: str = Field(default="", description="Text put before every answer, e.g. to tell targets apart.")
@@ -147,6 +149,17 @@ class StandinChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "latency_ms": self.latency_ms}
+
+    @property
+    def reported_name(self) -> str:
+        """The model name in answers, spans and the ledger, always starting with ``standin``."""
+        return self.model_name if self.model_name.startswith("standin") else f"standin-{self.model_name}"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "standin"
+        params["ls_model_name"] = self.reported_name
+        return params
 
     def bind_tools(
         self,
@@ -226,7 +239,7 @@ class StandinChatModel(BaseChatModel):
         tools: list[dict[str, Any]] = kwargs.get("tools") or []
         tool_choice = kwargs.get("tool_choice")
         max_tokens = kwargs.get("max_tokens")
-        name = f"standin/{self.model_name}"
+        name = self.reported_name
         # Tool definitions are billed as prompt tokens; their exact framing is provider
         # specific, so the JSON text of the definitions is an estimate.
         input_tokens = message_tokens(messages) + sum(count_tokens(json.dumps(tool, sort_keys=True)) for tool in tools)

