@@ -115,9 +115,8 @@ def main() -> None:
 
     added_mesh = [m - d for m, d in zip(through_mesh, direct, strict=True)]
     added_graph = [g - d for g, d in zip(through_graph, direct, strict=True)]
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"requests: {args.requests} measured after {args.warmup} warm-up, spans recorded: {spans}")
     print("| path | p50 ms | p99 ms | mean ms |")
     print("|---|---|---|---|")
@@ -128,9 +127,8 @@ def main() -> None:
         ("added by Mesh.invoke", added_mesh),
         ("added by the mesh graph", added_graph),
     ):
-        print(
-            f"| {name} | {percentile(values, 0.5):.2f} | {percentile(values, 0.99):.2f} | {statistics.fmean(values):.2f} |"
-        )
+        p50, p99, mean = percentile(values, 0.5), percentile(values, 0.99), statistics.fmean(values)
+        print(f"| {name} | {p50:.2f} | {p99:.2f} | {mean:.2f} |")
 
 
 if __name__ == "__main__":
