@@ -192,7 +192,7 @@ class RedisRouteIndex:
         url: str,
         *,
         name: str,
-        aggregation: Aggregation = "min",
+        aggregation: Aggregation = "avg",
     ) -> None:
         _check_routes(routes)
         self.routes = list(routes)

@@ -233,7 +233,7 @@ class Router:
                 else:
                     chain = [self._policy_from(spec) for spec in routing.policies]
                 if self._given_routes:
-                    chain.append(SemanticRoutes(self._index_for(self._given_routes, "min"), self.vectorizer))
+                    chain.append(SemanticRoutes(self._index_for(self._given_routes, "avg"), self.vectorizer))
                 cached = self._chains[tenant] = (routing, _unique_names(chain))
             return cached
 

@@ -183,7 +183,7 @@ class SemanticRoutesSettings(BaseModel):
     kind: Literal["semantic_routes"] = "semantic_routes"
     routes: list[SemanticRouteSettings] = Field(min_length=1)
     aggregation: Literal["avg", "min", "sum"] = Field(
-        default="min", description="How a route's reference distances combine, as in redisvl's SemanticRouter."
+        default="avg", description="How a route's reference distances combine, as in redisvl's SemanticRouter."
     )
     exclusive: bool = Field(default=False, description="Remove targets the matched route does not name.")
 

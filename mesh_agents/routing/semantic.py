@@ -123,7 +123,7 @@ class RouteIndex(Protocol):
 class MemoryRouteIndex:
     """Route references embedded once (on first use) and searched with numpy."""
 
-    def __init__(self, routes: Sequence[SemanticRoute], vectorizer: Vectorizer, *, aggregation: Aggregation = "min"):
+    def __init__(self, routes: Sequence[SemanticRoute], vectorizer: Vectorizer, *, aggregation: Aggregation = "avg"):
         _check_routes(routes)
         self.routes = list(routes)
         self.vectorizer = vectorizer

@@ -1,0 +1,734 @@
+"""Pattern rules for prompt injection and jailbreaks, in English, German, French, Spanish, Italian and Polish.
+
+Every rule has a weight between 0 and 1; the score of a text is the noisy-or of the
+weights of the rules that matched (``1 - prod(1 - w)``), so one strong rule or two
+medium ones reach the default threshold of 0.8. Rules run over every view that
+``normalize.views`` returns, so they are written in lower case without diacritics
+(``precedentes``, not ``précédentes``).
+
+Three adjustments follow the weights:
+
+- A match hidden from a human reader (in an HTML comment or invisible element, in a
+  decoded base64 or hex blob, in tag characters, written in leetspeak, or with
+  zero-width characters inside it) counts more: obfuscation is itself a signal.
+- A match inside quotes in a text that discusses attacks ("is this a prompt
+  injection: '...'") or inside a string literal of source code counts less, because
+  quoting an attack is not issuing it.
+- Rules about instructions addressed to the model, role markers and hidden HTML
+  weigh more in tool results and documents than in user prompts, where "Assistant:"
+  is a normal few-shot format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mesh_agents.guardrails.normalize import TextView, is_disguised, views
+from mesh_agents.types import Source
+
+__all__ = ["Hit", "Rule", "RuleScan", "RuleScanner", "default_rules"]
+
+_TOOL_SOURCES = frozenset({Source.TOOL_RESULT, Source.DOCUMENT})
+
+# Building blocks shared by several rules.
+_ADDRESSEE = (
+    r"(?:ai|a\.i\.|assistants?|models?|llms?|agents?|bots?|chatbots?|copilots?|chatgpt|gpt|claude|language models?"
+    r"|ai (?:assistants?|agents?|screening tools?|travel assistants?|tools?|systems?|models?)"
+    r"|ki(?:-assistent(?:en)?|-agent(?:en)?)?|ki assistent(?:en)?|assistant ia|assistants ia|assistente(?: ia)?"
+    r"|asistente(?: de)? ia|asystent(?:a|ow)?(?: ai)?|agente(?: ia)?|ia)"
+)
+_IMPERATIVE = (
+    r"(?:ignore|disregard|forget|send|email|forward|export|upload|post|call|run|execute|approve|grant|add|create"
+    r"|delete|remove|install|tell|say|recommend|mark|score|place|share|accept|escalate|disable|append|render|include"
+    r"|reply|respond|answer|do not|don't|never|always|from now on|visit|open|click|download|transfer|pay|fetch|move"
+    r"|ignoriere|vergiss|sende|schicke|verschicke|leite|exportiere|losche|fuge|empfiehl|behaupte|gib|zeige|fuhre"
+    r"|genehmige|envoie|envoyez|exporte|supprime|transfere|ajoute|recommande|affiche|approuve|marque|envia|exporta"
+    r"|elimina|borra|reenvia|anade|recomienda|muestra|aprueba|marca|invia|esporta|inoltra|aggiungi|consiglia"
+    r"|segna|approva|mostra|wyslij|przekaz|eksportuj|usun|dodaj|polec|zatwierdz|oznacz|pokaz|zignoruj)"
+)
+_OVERRIDE_OBJECT = (
+    r"(?:instructions?|prompts?|rules|guidelines|directions|directives|context|commands|orders|programming"
+    r"|guidance|constraints|restrictions|inputs?|polic(?:y|ies)|tasks?|assignments?|system messages?)"
+)
+_SEND_VERB = (
+    r"(?:send|post|upload|forward|e-?mail|export|append|submit|transmit|share|exfiltrate|copy|sync|leak|attach"
+    r"|envoie|envoyez|envia|invia|sende|schicke|verschicke|wyslij|exporte|exporta|esporta|eksportuj|inoltra|reenvia)"
+)
+_DESTINATION = r"(?:https?://|www\.|\b[\w.+-]+@[\w-]+\.[a-z][\w.-]*)"
+_SENSITIVE = (
+    r"(?:conversation|chat history|history|system prompt|api[ _-]?keys?|keys?|tokens?|credentials?|passwords?"
+    r"|secrets?|customer (?:list|data|records)|customers?|clients?|contacts?|files|folder|emails|mails?|inbox"
+    r"|database|session|salar(?:y|ies)|payroll|gehaltsliste|kundenliste|contactos|clientes|clienti|contatti"
+    r"|klientow|kontakty|env|environment|cookies?)"
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One pattern and what it means.
+
+    Attributes:
+        name: Unique rule id, reported as the verdict's rule.
+        reason: Category reported as the verdict's reason, such as ``instruction_override``.
+        pattern: Regular expression over a lower-case view without diacritics.
+        weight: Evidence of an injection when the rule matches, 0 to 1.
+        tool_weight: Weight in tool results and documents, when it differs.
+    """
+
+    name: str
+    reason: str
+    pattern: re.Pattern[str]
+    weight: float
+    tool_weight: float | None = None
+
+    def weight_for(self, source: Source) -> float:
+        if self.tool_weight is not None and source in _TOOL_SOURCES:
+            return self.tool_weight
+        return self.weight
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule match: the rule, the span in the original text, the weight after adjustment."""
+
+    rule: Rule
+    span: tuple[int, int]
+    weight: float
+    view: str
+
+
+@dataclass
+class RuleScan:
+    """The outcome of scanning one text: the noisy-or score and the hits behind it."""
+
+    score: float
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """Reason of the strongest hit, or an empty string."""
+        if not self.hits:
+            return ""
+        return max(self.hits, key=lambda hit: hit.weight).rule.reason
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        return tuple(sorted({hit.span for hit in self.hits}))
+
+
+def _rule(name: str, reason: str, pattern: str, weight: float, tool_weight: float | None = None) -> Rule:
+    return Rule(name, reason, re.compile(pattern, re.MULTILINE), weight, tool_weight)
+
+
+def default_rules() -> list[Rule]:
+    """Return the built-in rule set."""
+    return [
+        # Attempts to drop or replace the operator's instructions.
+        _rule(
+            "override_en",
+            "instruction_override",
+            r"\b(?:ignore|disregard|forget|skip|override|bypass|abandon|discard|neglect|overlook|set aside|throw out"
+            r"|erase|clear)\b(?:\W+\w+){0,5}?\W+(?:previous|prior|above|earlier|preceding|former|initial|original|all"
+            r"|any|your|system|developer|default|following|old)\b(?:\W+\w+){0,3}?\W+" + _OVERRIDE_OBJECT + r"\b",
+            0.9,
+        ),
+        _rule(
+            "override_de",
+            "instruction_override",
+            r"\b(?:ignorier(?:e|en)?|vergiss|vergessen sie|missachte|ubergehe|verwirf)\b(?:\W+\w+){0,5}?\W+"
+            r"(?:anweisungen|instruktionen|befehle|auftrage|aufgaben|regeln|vorgaben|richtlinien|anordnungen"
+            r"|prompts?)\b",
+            0.9,
+        ),
+        _rule(
+            "override_fr",
+            "instruction_override",
+            r"\b(?:ignore[zr]?|oublie[zr]?|ne tiens? pas compte d|ne tenez pas compte d|fais abstraction d)\w*"
+            r"(?:\W+\w+){0,5}?\W+(?:instructions|consignes|regles|directives|ordres|prompts?)\b",
+            0.9,
+        ),
+        _rule(
+            "override_es",
+            "instruction_override",
+            r"\b(?:ignora(?:r|d)?|olvida(?:r|te de)?|descarta|omite)\b(?:\W+\w+){0,5}?\W+"
+            r"(?:instrucciones|reglas|ordenes|indicaciones|directrices|prompts?)\b",
+            0.9,
+        ),
+        _rule(
+            "override_it",
+            "instruction_override",
+            r"\b(?:ignora(?:re)?|dimentica(?:re)?|trascura)\b(?:\W+\w+){0,5}?\W+"
+            r"(?:istruzioni|regole|direttive|indicazioni|prompts?)\b",
+            0.9,
+        ),
+        _rule(
+            "override_pl",
+            "instruction_override",
+            r"\b(?:zignoruj|ignoruj|zapomnij|pomin)\b(?:\W+\w+){0,5}?\W+"
+            r"(?:instrukcje|instrukcjach|instrukcji|polecenia|poleceniach|polecen|zasady|zasadach|reguly|wytyczne"
+            r"|prompt)\b",
+            0.9,
+        ),
+        _rule(
+            "forget_everything",
+            "instruction_override",
+            r"\b(?:forget|ignore|disregard)\s+(?:about\s+)?(?:everything|all of that|all that)\b"
+            r"|\bvergiss\s+(?:jetzt\s+)?alles\b|\boublie[zr]?\s+tout\b|\bolvida\s+todo\b|\bdimentica\s+tutto\b"
+            r"|\bzapomnij\s+o\s+wszystkim\b",
+            0.55,
+        ),
+        _rule(
+            "forget_everything_before",
+            "instruction_override",
+            r"\b(?:forget|ignore|disregard)\s+everything\s+(?:before|above|so far|earlier|previously|i (?:told|said)"
+            r"|we(?:'ve| have)? (?:talked|discussed|said)|you (?:know|learned|were told|got))"
+            r"|\bvergiss\s+(?:jetzt\s+)?alles,?\s+(?:davor|bisher|zuvor|vorher|was)\b",
+            0.85,
+        ),
+        _rule("ignore_the_above", "instruction_override", r"\b(?:ignore|disregard)\s+the\s+above\b", 0.7),
+        _rule(
+            "ignore_the_user",
+            "instruction_override",
+            r"\b(?:ignore|disregard)\s+(?:the\s+)?user(?:'s)?\b(?:\s+(?:actual\s+)?(?:request|question|message|task))?"
+            r"|\bignoriere die frage des nutzers\b|\bwhatever you (?:were|have been) told\b",
+            0.6,
+        ),
+        _rule(
+            "no_longer_bound",
+            "instruction_override",
+            r"\b(?:you are|you're|you)\s+no longer\s+(?:bound|restricted|limited|required|obliged)\b",
+            0.9,
+        ),
+        _rule(
+            "instructions_void",
+            "instruction_override",
+            r"\b(?:instructions|rules|guidelines|guidance|prompt|task|directives)\b(?:\W+\w+){0,3}?\W+(?:is|are)\s+"
+            r"(?:now\s+)?(?:outdated|obsolete|void|cancell?ed|invalid|no longer valid|revoked|suspended|superseded"
+            r"|null|deprecated)\b",
+            0.8,
+        ),
+        _rule(
+            "rules_dont_apply",
+            "instruction_override",
+            r"\b(?:they|these|those|your (?:guidelines|rules|instructions)|the rules)\s+(?:don't|do not|no longer)\s+"
+            r"apply\b|\bset (?:them|it|your (?:rules|guidelines|instructions)) aside\b",
+            0.65,
+        ),
+        _rule(
+            "new_instructions",
+            "instruction_override",
+            r"\bnew (?:instructions?|rules|priority|directive|system prompt|orders)\b\s*(?:from|:|are|is)"
+            r"|\byour (?:only|new|real|sole) (?:job|task|goal|purpose|instruction|mission)\b(?:\W+\w+){0,4}?\W+is\b"
+            r"|\bneue (?:aufgabe|anweisung|anweisungen)\b|\bnouvelles? (?:instructions?|consignes?|taches?)\b"
+            r"|\bnuevas? (?:instrucciones|tareas?)\b|\bnuov[ea] (?:istruzioni|compit[oi])\b|\bnowe (?:zadanie"
+            r"|instrukcje)\b",
+            0.45,
+        ),
+        _rule(
+            "override_for_session",
+            "instruction_override",
+            r"\boverride\s+(?:it|them|that|this|the|your)\b(?:\W+\w+){0,6}?\W+for (?:this|the) (?:session|conversation"
+            r"|chat)\b",
+            0.7,
+        ),
+        _rule(
+            "without_filtering",
+            "instruction_override",
+            r"\bwithout (?:any |all )?(?:filtering|filters?|hedging|restrictions|censorship|limits|warnings"
+            r"|safeguards)\b",
+            0.5,
+        ),
+        _rule(
+            "skip_verification",
+            "instruction_override",
+            r"\b(?:skip|bypass|override|disable|circumvent)\s+(?:the\s+)?(?:verification|authentication|identity"
+            r"|security|safety|content)\s*(?:step|check|checks|filter|filters|policy|policies)?\b",
+            0.55,
+        ),
+        _rule(
+            "claimed_authority",
+            "instruction_override",
+            r"\byour (?:developer|developers|creator|operator|admin|administrator)s? (?:just )?(?:messaged|told|said"
+            r"|asked|allowed|wants|authori[sz]ed)\b|\bi am (?:one of )?your (?:developers?|creators?|admin|operator)\b"
+            r"|\bnew priority from the (?:operator|developer|admin)\b|\b(?:ich bin|je suis|soy|sono|jestem)\s+"
+            r"(?:der |le |el |l'|il )?(?:administrator|administrateur|administrador|amministratore|administratorem)\b",
+            0.55,
+        ),
+        _rule(
+            "just_say",
+            "instruction_override",
+            r"\b(?:just|only)\s+(?:say|print|output|write|respond with|reply with)\s*[\"“'«:]",
+            0.4,
+        ),
+        _rule(
+            "stop_everything",
+            "instruction_override",
+            r"\bstop everything\b|\bnevermind\.?\s+ignore\b|\b(?:now|but now) come new tasks\b",
+            0.6,
+        ),
+        # Personas and modes that claim to be free of rules.
+        _rule(
+            "dan",
+            "role_play_jailbreak",
+            r"\bdo anything now\b|\b(?:better|chat|evil)dan\b|\b(?:as|like|be|called|named)\s+(?:a\s+)?dan\b"
+            r"|\bdan mode\b|\bdan,?\s+(?:which|who)\s+stands\b",
+            0.9,
+        ),
+        _rule(
+            "mode_enabled",
+            "role_play_jailbreak",
+            r"\b(?:developer|dev|god|jailbreak|jailbroken|dan|unrestricted|unfiltered|devmode|debug|maintenance"
+            r"|opposite|evil|anarchy|sudo)[- ]?mode\b(?:\W+\w+){0,3}?\W*(?:enabled|activated|active|is on|on|enable)\b"
+            r"|\bpretend to be in \"?\w+ mode\b|\b(?:in|into) (?:developer|dev|god|jailbreak|devmode"
+            r"|maintenance) mode\b",
+            0.8,
+        ),
+        _rule(
+            "unrestricted",
+            "role_play_jailbreak",
+            r"\b(?:no|without|free of|free from|freed from|not have any|doesn't have any|does not have any|zero"
+            r"|not bound by any|not bound by|broken free of|broke free of|nor does it have any|not have to abide by)"
+            r"\s+(?:any\s+|all\s+|the\s+|its\s+)?(?:typical\s+)?(?:content\s+)?(?:restrictions?|filters?|polic(?:y"
+            r"|ies)|morality"
+            r"|usage policies|censorship|morals?|moral (?:principles|guidelines|limitations?)|ethics|ethical"
+            r"(?: or moral)? (?:guidelines|principles|limitations?)|limitations|limits|rules|guidelines|confines"
+            r"|boundaries)\b",
+            0.55,
+        ),
+        _rule(
+            "unrestricted_strong",
+            "role_play_jailbreak",
+            r"\b(?:is|are|be|being|am)\s+(?:not bound by|free of all|freed from|broken free of|no longer bound by)\b"
+            r"|\b(?:does not|doesn't|do not|don't|does not even)\s+have\s+(?:a\s+|any\s+)?(?:content\s+)?(?:filters?"
+            r"|restrictions|ethical|moral|morals|morality|guidelines|rules|limits|limitations|censorship"
+            r"|content polic(?:y|ies))\b"
+            r"|\bfully unlocked\b|\bnot bound by any\b",
+            0.75,
+        ),
+        _rule(
+            "unrestricted_other",
+            "role_play_jailbreak",
+            r"\bbez (?:zadnych )?(?:zasad|ograniczen|filtrow|regul|cenzury)\b"
+            r"|\bohne (?:jegliche |irgendwelche |alle )?(?:regeln|einschrankungen|filter|zensur|moral|ethik)\b"
+            r"|\bsans (?:aucune |aucun )?(?:regles?|restrictions?|filtres?|censure|limites?)\b"
+            r"|\bsin (?:ninguna |ningun )?(?:reglas?|restricciones|restriccion|filtros?|censura|limites)\b"
+            r"|\bsenza (?:alcuna |alcun )?(?:regole|restrizioni|filtri|censura|limiti)\b",
+            0.55,
+        ),
+        _rule(
+            "amoral",
+            "role_play_jailbreak",
+            r"\b(?:unfiltered|uncensored|amoral|unrestricted|unchained|unethical|immoral|illegal)\b",
+            0.3,
+        ),
+        _rule(
+            "never_refuses",
+            "role_play_jailbreak",
+            r"\b(?:never|will not|won't|doesn't|does not|cannot|can't|must not|mustn't)\s+(?:ever\s+)?(?:refuse|decline"
+            r"|say (?:no|that it can't|i can't|it cannot|sorry)|reject)\b|\bnever (?:refuses|declines)\b"
+            r"|\bdoes not know the words\b|\b(?:supposed|required|have) to answer at all times\b|\bnie odmawia\b"
+            r"|\bne refuse jamais\b|\bnunca se niega\b|\bnon rifiuta mai\b"
+            r"|\blehnt niemals\b|\bnever refuse\b|\bwill answer any request\b|\bno matter how (?:unethical|immoral"
+            r"|illegal)\b",
+            0.5,
+        ),
+        _rule(
+            "stay_in_character",
+            "role_play_jailbreak",
+            r"\b(?:stay|remain|keep)\s+(?:as\s+\w+|in\s+character)\b|\bbreak(?:ing)? (?:out of )?character\b"
+            r"|\bverharren\b[^.\n]{0,40}\brollen?\b|\bnever admit you(?:'re| are) an ai\b",
+            0.35,
+        ),
+        _rule(
+            "persona_ai",
+            "role_play_jailbreak",
+            r"\b(?:you are|you're|you will)\s+(?:now\s+)?(?:going to\s+)?(?:act|pretend|roleplay|role-play|simulate"
+            r"|play the role|behave|immerse yourself)\b(?:\W+\w+){0,6}?\W+(?:ai|chatbot|language model|model|bot|gpt"
+            r"|ai model)\b|\bjestes teraz\b|\b(?:hypothetical|parallel universe|virtual machine)\b",
+            0.3,
+        ),
+        _rule(
+            "two_responses",
+            "role_play_jailbreak",
+            r"\b(?:in )?two (?:different |separate )+(?:ways|responses|manners)\b|\[(?:gpt|classic|jailbreak|dan"
+            r"|lock)\]"
+            r"|\bopposite (?:mode|manner|day)\b",
+            0.5,
+        ),
+        _rule(
+            "policy_disregard",
+            "role_play_jailbreak",
+            r"\b(?:openai|anthropic)(?:'s)?\s+(?:content\s+)?polic(?:y|ies)\b|\bknowledge (?:is|was) cut off\b"
+            r"|\bcontent (?:restrictions|filters?|polic(?:y|ies)) (?:are|is) (?:switched off|off|disabled|removed)\b"
+            r"|\bjailbr(?:ea|o)k\w*\b",
+            0.45,
+        ),
+        _rule(
+            "grandma",
+            "role_play_jailbreak",
+            r"\b(?:act|pretend|play|actua|fai finta|udawaj|tu es)\s+(?:as|like|to be|como|di essere|ze jestes|ma)\s+"
+            r"(?:my|mi|mia|moja|meine)\s+(?:deceased\s+|late\s+|dead\s+)?(?:grandma|grandmother|abuela|nonna|oma"
+            r"|grand-mere|babcia)\b",
+            0.6,
+        ),
+        # Requests for the system prompt, hidden rules or secrets in them.
+        _rule(
+            "extract_prompt",
+            "system_prompt_extraction",
+            r"\b(?:repeat|print|reveal|show|output|display|write out|tell me|give me|share|recite|dump|leak|disclose"
+            r"|copy|paste|spell[- ]?check|translate|summari[sz]e|encode|return|what (?:is|are|were)|opens? with)\b"
+            r"(?:\W+\w+){0,8}?\W+(?:system prompt|system message|initial (?:instructions|prompt)"
+            r"|original (?:instructions"
+            r"|prompt)|hidden (?:instructions|rules|prompt)|secret (?:instructions|rules)|developer (?:instructions"
+            r"|message)"
+            r"|pre-?prompt|instructions you (?:were|have been) given|tool definitions|configuration prompt"
+            r"|first message you received|your (?:instructions|rules|guidelines))\b",
+            0.85,
+        ),
+        _rule(
+            "in_your_instructions",
+            "system_prompt_extraction",
+            r"\b(?:follows|comes next|comes after|is written|mentioned|stated|appears)\b(?:\W+\w+){0,3}?\W+in your "
+            r"(?:instructions|system prompt|prompt|configuration|rules)\b",
+            0.8,
+        ),
+        _rule(
+            "reveal_credentials",
+            "system_prompt_extraction",
+            r"\b(?:reveal|print|show|give me|tell me|dump|output|leak|list)\b(?:\W+\w+){0,4}?\W+(?:admin |root |stored "
+            r"|database |internal )?(?:passwords?|credentials|api keys?|secrets?|private keys?|access tokens?|pin)\b",
+            0.5,
+        ),
+        _rule(
+            "extract_above",
+            "system_prompt_extraction",
+            r"\b(?:repeat|print|reveal|show|output|display|spell[- ]?check|translate|summari[sz]e|tell me)\b"
+            r"(?:\W+\w+){0,6}?\W+(?:above prompt|prompt above|text above|everything above|instructions above"
+            r"|(?:above|previous|prior) (?:prompt|instructions|text))\b"
+            r"|\b(?:rechtschreibung|ubersetze|wiederhole|drucke)\b[^.\n]{0,60}?\b(?:obigen|vorherigen) (?:textes|text"
+            r"|prompt)",
+            0.6,
+        ),
+        _rule(
+            "test_framing",
+            "system_prompt_extraction",
+            r"\b(?:you have|you've) passed the (?:first )?test\b|\bhere comes the second test\b"
+            r"|\bden ersten test bestanden\b|\bkommt der zweite test\b",
+            0.4,
+        ),
+        _rule(
+            "extract_other",
+            "system_prompt_extraction",
+            r"\b(?:gib|zeig|zeige|nenne|wiederhole|drucke)\b[^.\n]{0,60}?(?:systemprompt|system-prompt|prompt-?texte?"
+            r"|deine anweisungen|deine instruktionen)"
+            r"|\b(?:affiche|montre|repete|revele|donne)\w*\b[^.\n]{0,60}?(?:prompt systeme|instructions (?:initiales"
+            r"|systeme|cachees)|tes consignes)"
+            r"|\b(?:muestra|muestrame|repite|revela|dime|dame)\b[^.\n]{0,60}?(?:prompt del sistema|instrucciones"
+            r" (?:iniciales|del sistema|ocultas))"
+            r"|\b(?:mostra|mostrami|ripeti|rivela|dimmi|dammi)\b[^.\n]{0,60}?(?:prompt di sistema|istruzioni"
+            r" (?:iniziali|di sistema|nascoste))"
+            r"|\b(?:pokaz|powtorz|ujawnij|podaj|wypisz)\b[^.\n]{0,60}?(?:prompt systemowy|instrukcje (?:systemowe"
+            r"|poczatkowe|ukryte))",
+            0.85,
+        ),
+        _rule(
+            "secret_in_prompt",
+            "system_prompt_extraction",
+            r"\b(?:secret|password|passphrase|code ?word|api key|key|token|pin)\b(?:\W+\w+){0,5}?\W+(?:in|from|inside"
+            r"|mentioned in|of)\s+(?:your|the)\s+(?:instructions|prompt|system prompt|config(?:uration)?|rules)\b",
+            0.8,
+        ),
+        _rule(
+            "told_before",
+            "system_prompt_extraction",
+            r"\bwhat were you told\b|\b(?:initial|original|first) instructions\b|\bverbatim\b|\bword for word\b",
+            0.35,
+        ),
+        # Moving data out of the conversation.
+        _rule(
+            "markdown_image_query",
+            "data_exfiltration",
+            r"!\[[^\]\n]{0,100}\]\(\s*(?:https?:)?//[^)\s]+\?[^)\s]*=",
+            0.6,
+        ),
+        _rule(
+            "send_sensitive",
+            "data_exfiltration",
+            r"\b" + _SEND_VERB + r"\b[^\n]{0,150}?\b" + _SENSITIVE + r"\b[^\n]{0,150}?" + _DESTINATION,
+            0.8,
+        ),
+        _rule(
+            "sensitive_to_destination",
+            "data_exfiltration",
+            r"\b" + _SENSITIVE + r"\b[^\n]{0,120}?\b(?:to|into|at|an|a|do|per)\s+" + _DESTINATION,
+            0.45,
+        ),
+        _rule(
+            "data_in_url",
+            "data_exfiltration",
+            r"\b(?:append|add|put|include|insert|encode|attach)\b[^.\n]{0,80}?\b(?:to|into|in)\s+(?:the\s+)?"
+            r"(?:url|link|query|query string)\b|\bas query param(?:eter)?s\b|\bin (?:the|der|la|el) url\b"
+            r"|\bcodificad[ao] en la url\b",
+            0.6,
+        ),
+        _rule(
+            "url_awaiting_data",
+            "data_exfiltration",
+            r"https?://[^\s)\]\"'<>]+\?(?:[^\s)\]\"'<>]*&)?[\w.-]+=(?=[\s)\]\"'<>,]|$)"
+            r"|https?://[^\s)\]\"'<>]+\?[^\s)\]\"'<>]*=(?:[a-z]+(?:_[a-z]+){2,}|\{[^}\s]+\}|<[^>\s]+>|\[[^\]\s]+\])",
+            0.5,
+        ),
+        _rule("send_to_destination", "data_exfiltration", r"\b" + _SEND_VERB + r"\b[^\n]{0,150}?" + _DESTINATION, 0.3),
+        # Tool calls the attacker chose.
+        _rule(
+            "use_tool",
+            "tool_hijack",
+            r"\b(?:call|use|invoke|run|execute|trigger)\s+(?:the\s+)?[\w.-]+\s+tool\b|\bwith (?:the"
+            r"|your) [\w.-]+ tool\b"
+            r"|\b(?:call|invoke|run)\s+[a-z]+_[a-z_]+\b",
+            0.35,
+        ),
+        _rule(
+            "dangerous_command",
+            "tool_hijack",
+            r"\b(?:curl|wget)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|\brm\s+-rf\s+/|\bchmod\s+777\b|\bnc\s+-e\b"
+            r"|\bbase64\s+-d\s*\|\s*(?:ba)?sh\b|\bcurl\b[^\n]{0,40}-d\s+@",
+            0.6,
+        ),
+        _rule("foreign_index", "tool_hijack", r"--(?:extra-)?index-url\s+https?://|\bwith sudo\b|\bsudo\s+\w+", 0.4),
+        _rule(
+            "privilege_change",
+            "tool_hijack",
+            r"\b(?:add|grant|make|give|escalate|promote)\b(?:\W+\w+){0,8}?\W+(?:as\s+)?(?:an?\s+)?(?:admin"
+            r"|administrator"
+            r"|owner|domain admin|edit rights|write access|full access|admin collaborator|root)\b"
+            r"|\bdisable\s+(?:the\s+)?(?:mfa|2fa|two-factor|security|logging|audit|antivirus)\b",
+            0.5,
+        ),
+        _rule(
+            "mail_rule",
+            "tool_hijack",
+            r"\b(?:create|add|set up)\s+(?:an?\s+)?(?:inbox|mail|email|forwarding)\s+rule\b"
+            r"|\bforward(?:s|ing)? all (?:incoming |new )?(?:mail|emails|messages)\b",
+            0.55,
+        ),
+        _rule(
+            "approve_all",
+            "tool_hijack",
+            r"\bapprove (?:every|all|each)\b|\bapprove it, and also\b|\baccept every invitation\b"
+            r"|\b(?:mark|segna|marque|marca|oznacz)\b[^.\n]{0,80}?\b(?:as|come|comme|como|jako)\s+(?:already\s+"
+            r"|gia\s+)?"
+            r"(?:verified|approved|paid|verificate|approuvees?|aprobadas?|zatwierdzone)\b"
+            r"|\bscore this\b[^.\n]{0,30}\b10/10\b",
+            0.5,
+        ),
+        # Secrecy towards the user or the operator.
+        _rule(
+            "secrecy",
+            "data_exfiltration",
+            r"\b(?:do not|don't|dont|never|without)\s+(?:tell|telling|mention|mentioning|inform|informing|notify"
+            r"|notifying|show|showing|ask|asking|alert|flag|reveal|let)\b(?:\W+\w+){0,4}?\W+(?:the user|user|them|her"
+            r"|him|anyone|anybody|customer|finance|team|admin|human|owner|confirm|approval|it)\b"
+            r"|\bwithout (?:asking|confirmation|approval|checking|review|telling)\b|\bno se lo digas\b"
+            r"|\bne (?:le|lui) dis(?: rien| pas)\b|\bsag es (?:ihm|ihr|niemandem|nicht)\b|\bnon dirlo\b|\bnie mow\b"
+            r"|\bdo not mention\b|\bsenza (?:dirlo|avvisare|controllo)\b|\bsans (?:le dire|prevenir)\b"
+            r"|\bpuis supprime cette note\b|\bthen delete this (?:note|message|comment)\b",
+            0.45,
+        ),
+        # Instructions aimed at the model from inside data.
+        _rule(
+            "note_to_ai",
+            "addressed_to_model",
+            r"\b(?:note|notice|message|instructions?|attention|important|reminder|hinweis|anweisung|nachricht"
+            r"|remarque|consigne|nota|istruzion[ei]|messaggio|instrukcja|uwaga|wiadomosc|aviso|mensaje"
+            r"|instruccion(?:es)?)"
+            r"\s+(?:to|for|an|fur|pour|para|per|dla)\s+(?:the\s+|den\s+|die\s+|l'|el\s+|la\s+|all'|any\s+|all\s+)?"
+            + _ADDRESSEE
+            + r"\b",
+            0.3,
+            0.75,
+        ),
+        _rule(
+            "vocative_ai",
+            "addressed_to_model",
+            r"(?:^|[\n\[\(\{\"'>:.!?;]|<!--|\\n)\s*(?:dear\s+|hey\s+|hi\s+|hello\s+|attention\s+|an\s+(?:die\s+"
+            r"|den\s+)?"
+            r"|a\s+l'|al\s+|all'|do\s+)?" + _ADDRESSEE + r"\s*(?::|,|\s-{1,2}\s)",
+            0.15,
+            0.6,
+        ),
+        _rule(
+            "ai_reading_this",
+            "addressed_to_model",
+            _ADDRESSEE + r"\s+(?:reading|reviewing|processing|summari[sz]ing|editing|importing|screening|parsing"
+            r"|analy[sz]ing|handling|answering|helping with|that reads?|who reads?|der (?:dieses|diese|dies)|qui lit"
+            r"|che legge|que lee|ktory czyta)\b|\bif you are an? " + _ADDRESSEE + r"\b|\bto any " + _ADDRESSEE + r"\b",
+            0.3,
+            0.75,
+        ),
+        _rule(
+            "addressed_imperative",
+            "addressed_to_model",
+            r"(?:\b(?:note|notice|message|instructions?|hinweis|anweisung|remarque|consigne|nota|istruzion[ei]"
+            r"|instrukcja|uwaga|aviso)\s+(?:to|for|an|fur|pour|para|per|dla)\s+(?:the\s+|den\s+|die\s+|l'|el\s+|la\s+"
+            r"|all'|any\s+|all\s+)?"
+            + _ADDRESSEE
+            + r"|(?:^|[\n\[\(\{\"'>.!?;]|<!--|\\n)\s*(?:dear\s+|hey\s+)?"
+            + _ADDRESSEE
+            + r")\b[^\n]{0,160}?\b"
+            + _IMPERATIVE
+            + r"\b",
+            0.2,
+            0.85,
+        ),
+        _rule(
+            "role_marker",
+            "role_marker",
+            r"<\|(?:im_start|im_end|system|assistant|user|endoftext)\|>|\[/?inst\]|<<sys>>|</?system>"
+            r"|^#{2,}\s*(?:system|instructions?|new instructions?)\b|^\s*(?:system|assistant)\s*:"
+            r"|\bsystem\s*annou-?ncement\b",
+            0.45,
+            0.6,
+        ),
+        _rule(
+            "fake_delimiter",
+            "role_marker",
+            r"\bend of (?:user )?(?:input|prompt|context|document|instructions)\b|={3,}\s*end\b|-{3,}\s*end\b",
+            0.6,
+        ),
+        # Obfuscation that asks the model to decode and obey.
+        _rule(
+            "decode_and_follow",
+            "obfuscated",
+            r"\b(?:decode|decipher|translate|convert|reverse|concatenate|combine|join)\b[^.\n]{0,60}?\b(?:and|then)\s+"
+            r"(?:execute|follow|obey|carry out|perform|run|do what it says|treat)\b"
+            r"|\btreat (?:the result|it|this) as (?:your )?(?:new )?(?:top-priority |main |only )?(?:task|instruction"
+            r"|prompt|command)\b|\bdecode (?:the )?body and follow\b"
+            r"|\b(?:hex|base64|rot13|binary|morse)\s+to\s+text\b[^.\n]{0,40}?\b(?:then|and)\s+(?:execute|follow|do|run"
+            r"|carry out)\b|\bexecute the (?:decoded|following|hidden) instruction",
+            0.85,
+        ),
+    ]
+
+
+# Where the text is hidden from a human reader of a page.
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_HIDDEN_ELEMENT = re.compile(
+    r"<(\w+)[^>]*style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0"
+    r"|opacity\s*:\s*0(?:\.0+)?\s*[;\"']|color\s*:\s*(?:#fff\b|#ffffff|white)|left\s*:\s*-\d{3,})[^>]*>.*?</\1\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
+_QUOTED = re.compile(
+    r"\"[^\"\n]{3,}\"|“[^”\n]{3,}”|„[^“”\n]{3,}[“”]|«[^»\n]{3,}»|`[^`\n]{3,}`|(?<!\w)'[^'\n]{3,}'(?!\w)"
+)
+_DISCUSSION_TOPIC = re.compile(
+    r"\b(?:prompt[- ]injections?|injection (?:attacks?|risks?|strings?|payloads?)|indirect injections?|jailbreaks?"
+    r"|jailbreaking|red[- ]team\w*|guardrails?|classifiers?|detectors?|threat model|owasp|canary tokens?"
+    r"|adversarial prompts?|attack (?:strings?|prompts?|payloads?)|prompts like|early chat models?)\b",
+    re.IGNORECASE,
+)
+_DISCUSSION_FRAME = re.compile(
+    r"\b(?:how|why|what|which|explain|is this|does this|would this|example|examples|analy[sz]e|review|evaluate"
+    r"|mitigate|defend|protect|prevent|recogni[sz]e|paper|research|study|course|training|workshop|article|label"
+    r"|historically|blog|slides?|test cases?)\b",
+    re.IGNORECASE,
+)
+_CODE_LINE = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import |return\b|if\b.*:\s*$|for\b.*:\s*$|elif |else:|try:|except\b"
+    r"|with .*:\s*$|#|//|/\*|\*/|\* |--\s|@\w+|[\w.\[\]\"']+\s*(?:=|\+=|:=)\s*\S|.*[;{}(]\s*$|[\])}],?\s*$"
+    r"|<\w+[^>]*>|- (?:name|uses|run|with):|[\w-]+:\s*$|[\w-]+:\s*[\w\"'./\[{$-]\S*\s*$)"
+)
+_TAG_TEXT = Rule("hidden_tag_text", "obfuscated", re.compile(r"(?!)"), 0.85)
+_MIN_TAG_TEXT = 12
+_HIDDEN_BOOST = 0.9
+_QUOTE_DAMPING = 0.25
+_DISCUSSION_DAMPING = 0.6
+
+
+class RuleScanner:
+    """Scans a text with the rules over every normalised view and scores it.
+
+    Args:
+        rules: The rules; defaults to ``default_rules()``.
+        max_blobs: Base64 or hex blobs decoded and rescanned per text.
+        max_hits_per_rule: Matches kept per rule and view, to bound work on long texts.
+    """
+
+    def __init__(self, rules: list[Rule] | None = None, *, max_blobs: int = 16, max_hits_per_rule: int = 4) -> None:
+        self.rules = rules if rules is not None else default_rules()
+        self.max_blobs = max_blobs
+        self.max_hits_per_rule = max_hits_per_rule
+
+    def scan(self, text: str, source: Source) -> RuleScan:
+        """Return the score of ``text`` and the hits behind it."""
+        hidden = [match.span() for match in _HTML_COMMENT.finditer(text)]
+        hidden += [match.span() for match in _HIDDEN_ELEMENT.finditer(text)]
+        quoted = [match.span() for match in _QUOTED.finditer(text)]
+        discussion = source is not Source.TOOL_RESULT and bool(
+            _DISCUSSION_TOPIC.search(text) and _DISCUSSION_FRAME.search(text)
+        )
+        code = _looks_like_code(text)
+
+        best: dict[str, Hit] = {}
+        for view in views(text, max_blobs=self.max_blobs):
+            # Text spelled in tag characters renders as nothing; hiding a sentence that way is an attack in itself.
+            if view.kind == "tags" and len(view.text.strip()) >= _MIN_TAG_TEXT:
+                best[_TAG_TEXT.name] = Hit(_TAG_TEXT, view.span(0, len(view.text)), _TAG_TEXT.weight, view.kind)
+            for rule in self.rules:
+                for count, match in enumerate(rule.pattern.finditer(view.text)):
+                    if count >= self.max_hits_per_rule:
+                        break
+                    span = view.span(*match.span())
+                    weight = self._adjust(
+                        rule.weight_for(source), rule, span, view, text, hidden, quoted, discussion, code
+                    )
+                    previous = best.get(rule.name)
+                    if previous is None or weight > previous.weight:
+                        best[rule.name] = Hit(rule, span, weight, view.kind)
+
+        hits = sorted(best.values(), key=lambda hit: -hit.weight)
+        remaining = 1.0
+        for hit in hits:
+            remaining *= 1.0 - hit.weight
+        return RuleScan(score=1.0 - remaining, hits=[hit for hit in hits if hit.weight > 0.0])
+
+    @staticmethod
+    def _adjust(
+        weight: float,
+        rule: Rule,
+        span: tuple[int, int],
+        view: TextView,
+        text: str,
+        hidden: list[tuple[int, int]],
+        quoted: list[tuple[int, int]],
+        discussion: bool,
+        code: bool,
+    ) -> float:
+        # Hidden or obfuscated instructions: nobody hides a harmless sentence.
+        original = text[span[0] : span[1]]
+        if view.kind == "leet":
+            obfuscated = any(char in "013457@$!|" for char in original)
+        else:
+            obfuscated = view.kind != "plain" or any(is_disguised(char) for char in original)
+        if weight >= 0.3 and (obfuscated or _inside(span, hidden)):
+            return max(weight, _HIDDEN_BOOST)
+
+        # Quoting an attack in a discussion or a string literal is not issuing it.
+        in_quotes = _inside(span, quoted)
+        if discussion:
+            weight *= _QUOTE_DAMPING if in_quotes else _DISCUSSION_DAMPING
+        elif code and in_quotes:
+            weight *= _QUOTE_DAMPING
+        return weight
+
+
+def _inside(span: tuple[int, int], regions: list[tuple[int, int]]) -> bool:
+    return any(start <= span[0] and span[1] <= end for start, end in regions)
+
+
+def _looks_like_code(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 3:
+        return False
+    return sum(1 for line in lines if _CODE_LINE.match(line)) / len(lines) >= 0.5
