@@ -136,8 +136,8 @@ def connect(url: str, *, timeout_s: float) -> Any:
 
 def _unavailable(action: str, exc: Exception) -> BackendUnavailable:
     return BackendUnavailable(
-        f"the Redis budget store could not {action} ({type(exc).__name__}); "
-        "check that Redis at usage settings' redis_url is running and reachable",
+        f"the Redis usage store could not {action} ({type(exc).__name__}); "
+        "check that the Redis at redis_url (MESH_REDIS_URL) is running and reachable.",
         details={"store": "redis", "action": action, "error": type(exc).__name__},
     )
 
