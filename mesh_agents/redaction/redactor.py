@@ -1,4 +1,4 @@
-"""The redaction facade: mask personal data before a model sees it, restore it after.
+"""The redaction facade: mask personal data before it reaches a model, restore it in the output.
 
 ``Redactor`` applies the tenant's redaction policy (``settings.for_tenant(t).redaction``)
 on every call: it runs the detectors, merges their entities, applies the action of
@@ -176,7 +176,7 @@ class Redactor:
         return _rebuild_message(message, iter(restored_strings)), count
 
     def stream_restorer(self, *, tenant: str, session: str, json_strings: bool = False) -> StreamRestorer:
-        """Return a restorer for one streamed answer: ``feed`` each chunk, then ``flush``.
+        """Return a restorer for one streamed response: ``feed`` each chunk, then ``flush``.
 
         With ``json_strings`` the stream is raw JSON (streamed tool-call arguments) and
         values are escaped so that a quote or backslash in a value keeps the JSON valid.
@@ -238,12 +238,12 @@ class Redactor:
         known = self.vault.values_for(tenant, session, candidates, ttl_s=policy.vault_ttl_s) if candidates else {}
 
         # One vault call for every placeholder of every text.
-        wanted: list[tuple[str, str]] = []
+        vault_items: list[tuple[str, str]] = []
         for entities, spans in zip(per_text, literals, strict=True):
-            wanted += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
-            wanted += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
+            vault_items += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
+            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
         placeholders = iter(
-            self.vault.placeholders_for(tenant, session, wanted, ttl_s=policy.vault_ttl_s) if wanted else []
+            self.vault.placeholders_for(tenant, session, vault_items, ttl_s=policy.vault_ttl_s) if vault_items else []
         )
 
         results = []

@@ -27,10 +27,10 @@ DEFAULT_PHONE_REGIONS = ["US", "GB", "DE", "FR", "ES", "IT", "PT", "BR", "NL", "
 
 
 class RedactionAction(enum.StrEnum):
-    """What happens to an entity of a given label."""
+    """Action taken on the entities of one label."""
 
     MASK = "mask"
-    """Replace with a reversible placeholder such as ``<PERSON_1>``; restored in answers."""
+    """Replace with a reversible placeholder such as ``<PERSON_1>``; restored in model output."""
     REDACT = "redact"
     """Replace with ``[PERSON]``; the value is not kept and cannot be restored."""
     HASH = "hash"
@@ -100,7 +100,7 @@ class RedactionSettings(BaseModel):
         allow_list: Values that are never treated as personal data (compared without case),
             such as the tenant's own support address.
         allow_patterns: Regular expressions; a value that fully matches one is left alone.
-        detection_timeout_s: Longest detection may take per call, seconds; ``None`` waits.
+        detection_timeout_s: Maximum detection time per call, seconds; ``None`` waits without limit.
         fail_open: When detection raises or times out, let the text through unmasked
             instead of rejecting the request.
         vault_ttl_s: How long a session's placeholders stay restorable after last use, seconds.
