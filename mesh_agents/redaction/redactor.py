@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
-from mesh_agents.errors import InvalidInputError, MeshError, RedactionBlocked
+from mesh_agents.errors import ConfigurationError, InvalidInputError, MeshError, RedactionBlocked
 from mesh_agents.redaction.base import BatchDetector, Detector, Entity, MaskResult, Vault
 from mesh_agents.redaction.memory import MemoryVault
 from mesh_agents.redaction.placeholders import (
@@ -292,7 +292,8 @@ class Redactor:
                         future.cancel()
                         raise TimeoutError(f"detection took longer than {policy.detection_timeout_s} s") from None
             except MeshError as exc:
-                if isinstance(exc, RedactionBlocked) or not policy.fail_open:
+                # A missing extra or a bad model path is a setup error that fail_open must not hide.
+                if isinstance(exc, RedactionBlocked | ConfigurationError) or not policy.fail_open:
                     span.set_attribute(ATTR_FAILURE, type(exc).__name__)
                     span.set_attribute(ATTR_FAIL_OPEN, False)
                     raise

@@ -280,3 +280,16 @@ def test_custom_detector_merges_with_patterns() -> None:
     redactor = Redactor(MeshSettings(), detectors=[PatternDetector(), Names()])
     result = redactor.mask_text(TEXT, tenant="acme", session="s1")
     assert result.text == "Hi, I am <PERSON_1> (<EMAIL_1>). Refund to <IBAN_1> please."
+
+
+def test_missing_extra_not_hidden_by_fail_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mesh_agents.errors import MissingExtraError
+    from mesh_agents.redaction import gliner as gliner_module
+
+    monkeypatch.setitem(sys.modules, "gliner", None)
+    monkeypatch.setattr(gliner_module, "_models", {})
+    redactor = Redactor(settings_with(detectors=["patterns", "gliner"], fail_open=True))
+    with pytest.raises(MissingExtraError, match="mesh-agents\\[gliner\\]"):
+        redactor.mask_text(TEXT, tenant="acme", session="s1")
