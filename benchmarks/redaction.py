@@ -141,9 +141,10 @@ def main() -> None:
 
     torch.set_num_threads(os.cpu_count() or 1)
     texts = load_texts()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, torch {torch.__version__}, device {args.device}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load average {load:.1f}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, device {args.device}"
     )
     patterns = bench_patterns(texts, args.rounds)
     print(

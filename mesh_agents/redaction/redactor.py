@@ -203,7 +203,7 @@ class Redactor:
         """Return the detectors a policy names, built once and reused."""
         if self._fixed_detectors is not None:
             return self._fixed_detectors
-        key = policy.model_dump_json(include={"detectors", "phone_regions", "gliner"})
+        key = policy.model_dump_json(include={"detectors", "phone_regions", "national_ids", "gliner"})
         with self._lock:
             detectors = self._detectors.get(key)
             if detectors is None:
@@ -365,9 +365,11 @@ class Redactor:
 def _build_detectors(policy: RedactionSettings) -> list[Detector]:
     detectors: list[Detector] = []
     if "patterns" in policy.detectors:
+        from mesh_agents.redaction.national_ids import KINDS
         from mesh_agents.redaction.patterns import PatternDetector
 
-        detectors.append(PatternDetector(phone_regions=policy.phone_regions))
+        kinds = KINDS if policy.national_ids is None else tuple(k for k in KINDS if k.name in policy.national_ids)
+        detectors.append(PatternDetector(phone_regions=policy.phone_regions, national_ids=kinds))
     if "gliner" in policy.detectors:
         from mesh_agents.redaction.gliner import GlinerDetector
 

@@ -293,3 +293,13 @@ def test_missing_extra_not_hidden_by_fail_open(monkeypatch: pytest.MonkeyPatch) 
     redactor = Redactor(settings_with(detectors=["patterns", "gliner"], fail_open=True))
     with pytest.raises(MissingExtraError, match="mesh-agents\\[gliner\\]"):
         redactor.mask_text(TEXT, tenant="acme", session="s1")
+
+
+def test_national_id_kinds_per_policy() -> None:
+    text = "PESEL: 66101277888, BSN: 582470316"
+    only_dutch = Redactor(settings_with(national_ids=["nl.bsn"]))
+    assert only_dutch.mask_text(text, tenant="acme", session="s1").text == "PESEL: 66101277888, BSN: <NATIONAL_ID_1>"
+    with pytest.raises(ValueError, match=r"unknown national id kind 'xx\.id'"):
+        RedactionSettings(national_ids=["xx.id"])
+    with pytest.raises(ValueError, match="unknown phone region 'XX'"):
+        RedactionSettings(phone_regions=["xx"])
