@@ -1,10 +1,10 @@
 """Speed of the PII detectors: validated patterns in MB/s, GLiNER in texts per second.
 
-GLiNER's speed does not depend on its weights, so the benchmark builds a GLiNER whose
-encoder has the dimensions of mDeBERTa-v3-base (the backbone of the default model,
-``urchade/gliner_multi_pii-v1``) with random weights, and the tokenizer of
-all-MiniLM-L6-v2, because neither weights nor the SentencePiece model can be
-downloaded here. Token counts per text therefore differ somewhat from the real model's.
+GLiNER's speed does not depend on its weights. So the benchmark builds a GLiNER with
+random weights whose encoder has the dimensions of mDeBERTa-v3-base, the backbone of
+the default model ``urchade/gliner_multi_pii-v1``. It borrows the tokenizer of
+all-MiniLM-L6-v2 because neither the weights nor mDeBERTa's SentencePiece model can be
+downloaded here, so token counts per text differ somewhat from the real model's.
 
 Usage:
     python benchmarks/redaction.py [--texts N] [--workdir DIR] [--skip-gliner] [--device cpu]

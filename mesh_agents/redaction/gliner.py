@@ -144,6 +144,8 @@ class GlinerDetector:
             if text.strip():
                 for window in split_windows(text, self.settings.window_words, self.settings.overlap_words):
                     pieces.append((index, window))
+        if not pieces:
+            return [[] for _ in texts]
         predictions = self.model.inference(
             [texts[index][window.start : window.end] for index, window in pieces],
             prompts,

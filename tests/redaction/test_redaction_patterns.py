@@ -181,7 +181,7 @@ def test_iban_found_only_with_valid_check_digits(
     assert found(detector, f"Konto {broken} bitte") == []
 
 
-# Length of the account part (BBAN) and whether it holds letters, per country.
+# Length of the account part (BBAN) per country.
 def iban_for(country: str, seed: int) -> str:
     """Return a valid IBAN: a digit-only BBAN (letters where the format needs them) with its check digits."""
     digits = str(seed).rjust(30, "7")
