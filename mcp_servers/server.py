@@ -10,7 +10,7 @@ request; shared state (vault, cache, budgets, ledger) lives in Redis when
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mcp.server.mcpserver import MCPServer
@@ -84,6 +84,7 @@ def run_http(
     path: str = "/mcp",
     stateless: bool = True,
     log_level: Literal["debug", "info", "warning", "error"] = "info",
+    on_shutdown: Callable[[], None] | None = None,
 ) -> None:
     """Serve over streamable HTTP until interrupted (Ctrl-C or SIGTERM).
 
@@ -94,6 +95,9 @@ def run_http(
         stateless: Answer every request on its own, without MCP sessions, so replicas
             behind a load balancer need no sticky routing. With False the server
             issues ``Mcp-Session-Id`` and keeps sessions in this process.
+        on_shutdown: Called once the server has stopped serving, such as a telemetry
+            flush. uvicorn re-raises SIGTERM and SIGINT after its graceful shutdown, so
+            code after this function does not run when a signal stopped the server.
     """
     import uvicorn
 
@@ -110,6 +114,12 @@ def run_http(
                 for sock in listener.sockets:
                     bound_port = sock.getsockname()[1]
             logger.info("MCP server %s listening on http://%s:%d%s (%s)", server.name, host, bound_port, path, mode)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets=sockets)
+            logger.info("MCP server %s stopped", server.name)
+            if on_shutdown is not None:
+                on_shutdown()
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
     _Server(config).run()

@@ -109,7 +109,7 @@ async def test_workflow_and_server_share_one_trace(mesh_http: MCPServerProcess, 
         names = {(span.name, span.kind) for span in spans if span.trace_id == trace_id}
         return {("tools/call restore", "SERVER"), ("tools/call route", "SERVER")} <= names
 
-    spans = [span for span in receiver.wait_for_spans(complete, timeout_s=20) if span.trace_id == trace_id]
+    spans = [span for span in receiver.wait_for_spans(complete, timeout_s=30) if span.trace_id == trace_id]
     root = _one(spans, "invoke_workflow support-flow")
     triage = _one(spans, "invoke_agent triage")
     support = _one(spans, "invoke_agent support")
