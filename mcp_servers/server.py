@@ -3,7 +3,7 @@
 Tools are thin adapters: they validate the arguments, call the capability on the
 ``Mesh``, and shape the result into a typed output model. Over streamable HTTP the
 server is stateless by default, so any replica behind a load balancer can answer any
-request; shared state (vault, cache, budgets, ledger) lives in Redis when
+request. Shared state (vault, cache, budgets, ledger) lives in Redis when
 ``MESH_REDIS_URL`` is set, and in each process's memory otherwise.
 """
 
@@ -59,7 +59,7 @@ def build_server(
         mesh: The mesh whose capabilities the tools expose.
         name: Server name that clients show.
         tools: Tool modules to register; defaults to every capability's.
-        instructions: Text that tells a client's model when to use the tools.
+        instructions: Text that describes to a client's model when to use the tools.
     """
     from mesh_agents import __version__
 
@@ -92,7 +92,7 @@ def run_http(
     port when ``port`` is 0, so scripts and tests can wait for it.
 
     Args:
-        stateless: Answer every request on its own, without MCP sessions, so replicas
+        stateless: Handle every request on its own, without MCP sessions, so replicas
             behind a load balancer need no sticky routing. With False the server
             issues ``Mcp-Session-Id`` and keeps sessions in this process.
         on_shutdown: Called once the server has stopped serving, such as a telemetry
