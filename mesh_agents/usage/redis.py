@@ -2,9 +2,9 @@
 
 Each budget window is a hash of spent and held amounts plus a sorted set of the
 reservations holding it, scored by their expiry. Reservation, settlement and release
-each run as one Lua script over all the windows of a call, so two processes can never
-both take the last room in a budget, and expired holds are freed by the next
-reservation that touches the window.
+each run as one Lua script over all the windows of a call. Redis runs a script without
+interleaving other commands, so two processes can never both take the last room in a
+budget. Expired holds are freed by the next reservation that touches the window.
 """
 
 from __future__ import annotations
