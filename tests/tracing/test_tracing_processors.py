@@ -122,18 +122,21 @@ def test_mesh_steps_record_counters(telemetry: Telemetry) -> None:
             span.set_attribute(Mesh.REDACTION_ENTITIES, 4)
         with tracer.start_as_current_span("mesh.request", attributes={GenAI.ERROR_TYPE: "GuardrailBlocked"}):
             pass
+        with tracer.start_as_current_span("mesh.request", attributes={GenAI.ERROR_TYPE: "budget_exceeded"}):
+            pass
         with tracer.start_as_current_span("mesh.request", attributes={GenAI.ERROR_TYPE: "TargetsExhausted"}):
             pass
     (hits,) = telemetry.points("mesh.cache.hits")
     (misses,) = telemetry.points("mesh.cache.misses")
     (entities,) = telemetry.points("mesh.redaction.entities")
-    (blocked,) = telemetry.points("mesh.requests.blocked")
+    blocked_by_code = {
+        point.attributes[Mesh.ERROR_CODE]: point.value for point in telemetry.points("mesh.requests.blocked")
+    }
     assert hits.value == 2
     assert misses.value == 1
     assert entities.value == 4
     assert entities.attributes[Mesh.TENANT] == "acme"
-    assert blocked.value == 1
-    assert blocked.attributes[Mesh.ERROR_CODE] == "guardrail_blocked"
+    assert blocked_by_code == {"guardrail_blocked": 1, "budget_exceeded": 1}
 
 
 def test_server_tool_span_records_no_model_metrics(telemetry: Telemetry) -> None:
