@@ -66,6 +66,8 @@ class Mesh:
     USAGE_COST_USD = "mesh.usage.cost_usd"
     USAGE_ESTIMATED = "mesh.usage.estimated"
     BUDGET_REMAINING = "mesh.budget.remaining"
+    BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
+    BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
     ATTEMPT = "mesh.attempt"
     ERROR_CODE = "mesh.error.code"
 

@@ -40,9 +40,6 @@ __all__ = ["UsageTracker"]
 
 logger = logging.getLogger(__name__)
 
-# Companions of Mesh.BUDGET_REMAINING (tokens) for the other budget dimensions.
-_BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
-_BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
 
 # Bucket boundaries the GenAI semantic conventions advise for gen_ai.client.token.usage.
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -577,9 +574,9 @@ def _set_remaining_attributes(remaining: Mapping[str, float]) -> None:
     if "tokens" in remaining:
         span.set_attribute(MeshAttr.BUDGET_REMAINING, int(remaining["tokens"]))
     if "cost_usd" in remaining:
-        span.set_attribute(_BUDGET_REMAINING_COST, remaining["cost_usd"])
+        span.set_attribute(MeshAttr.BUDGET_REMAINING_COST, remaining["cost_usd"])
     if "requests" in remaining:
-        span.set_attribute(_BUDGET_REMAINING_REQUESTS, int(remaining["requests"]))
+        span.set_attribute(MeshAttr.BUDGET_REMAINING_REQUESTS, int(remaining["requests"]))
 
 
 def _labels(request: MeshRequest, model_name: str, provider: str) -> dict[str, str]:

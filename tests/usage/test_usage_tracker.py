@@ -335,3 +335,16 @@ def test_routing_target_price_is_the_fallback(tracker_factory, caplog):
     assert not [r for r in caplog.records if "acme-private-llm" in r.getMessage()]
     lookup = CacheLookup(hit=True, message=AIMessage(content="x"), target="private", usage=_usage(1000, 100))
     assert tracker.record_cache_read(request, lookup).saved_usd == pytest.approx(record.cost_usd)
+
+
+def test_unpriced_model_under_token_budget_settles(tracker_factory):
+    # A hold of zero dollars must settle too: Redis rejects "-0" as an increment.
+    tracker = tracker_factory(budgets=[{"max_tokens": 10_000}])
+    target = make_target("private", model_name="acme-private-llm", provider="unknown")
+    request = make_request()
+    reservation = tracker.reserve(request, target)
+    assert reservation.cost_usd == 0.0
+    tracker.settle(reservation, request, target, AIMessage(content="x", usage_metadata=_usage(30, 3)))
+    [row] = tracker.remaining(request, target)
+    assert row["tokens"] == 33
+    assert row["held_tokens"] == 0
