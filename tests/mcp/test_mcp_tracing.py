@@ -55,7 +55,7 @@ async def test_one_trace_across_processes(frame_http: MCPServerProcess, otlp: tu
     assert len(servers) == 1
     client, server = clients[0], servers[0]
 
-    assert client.service_name == "mcp-test-client"
+    assert client.service_name != server.service_name
     assert server.service_name == "frame-server"
     assert workflow.parent_span_id == ""
     assert client.parent_span_id == workflow.span_id
