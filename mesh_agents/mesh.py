@@ -34,6 +34,7 @@ from mesh_agents.settings import MeshSettings
 from mesh_agents.tracing import GenAI, step_span
 from mesh_agents.tracing import Mesh as MeshAttr
 from mesh_agents.types import CacheControl, MeshRequest, MeshResult
+from mesh_agents.usage.base import TokenUsage
 from mesh_agents.usage.tracker import UsageTracker
 
 __all__ = ["Mesh"]
@@ -162,6 +163,7 @@ class Mesh:
                 answer = lookup.message
                 target_name = lookup.target
                 details["usage"] = yield Call(self.usage.record_cache_read, (request, lookup), blocking=True)
+                root.set_attribute(GenAI.USAGE_CACHE_READ_INPUT_TOKENS, details["usage"].usage.cache_read_tokens)
                 if streaming:
                     restored = yield from self._restore_stream_from_text(answer, request.tenant, session)
                     answer = AIMessage(content=restored.text, tool_calls=answer.tool_calls)
@@ -296,7 +298,14 @@ class Mesh:
                     type(error).__name__,
                 )
                 span.set_attribute(GenAI.ERROR_TYPE, type(error).__name__)
-                yield Call(self.usage.release, (reservation,), {"error": error}, blocking=True)
+                consumed = None
+                if isinstance(exc, _StreamStarted):
+                    # The provider produced part of an answer: count it as an estimate.
+                    partial = self.usage.count_tokens(exc.partial_text, model=model_name)
+                    consumed = TokenUsage(
+                        input_tokens=reservation.prompt_tokens, output_tokens=partial.tokens, estimated=True
+                    )
+                yield Call(self.usage.release, (reservation,), {"error": error, "consumed": consumed}, blocking=True)
                 if isinstance(exc, _StreamStarted):
                     raise error from None
                 return exc
@@ -351,7 +360,8 @@ class Mesh:
                     yield Emit(AIMessageChunk(content=text, id=chunk.id))
         except Exception as exc:
             if emitted:
-                raise _StreamStarted(exc) from exc
+                partial = _text(whole) if whole is not None else ""
+                raise _StreamStarted(exc, partial) from exc
             raise
         tail = restorer.flush()
         if tail:
@@ -404,11 +414,15 @@ class Mesh:
 
 
 class _StreamStarted(Exception):
-    """Wraps a stream error raised after chunks went out, so the attempt is not retried."""
+    """Wraps a stream error raised after chunks went out, so the attempt is not retried.
 
-    def __init__(self, error: Exception) -> None:
+    ``partial_text`` is the masked text received before the error, for usage accounting.
+    """
+
+    def __init__(self, error: Exception, partial_text: str) -> None:
         super().__init__(type(error).__name__)
         self.error = error
+        self.partial_text = partial_text
 
 
 class _Restored:

@@ -109,6 +109,11 @@ class InjectionGuardrail:
         if scan.score >= self.settings.rule_threshold:
             return self._verdict(text, source, scan.score, f"rules:{scan.reason}", scan.reason, scan.spans)
 
+        # A question about a quoted attack string is judged by the damped rules alone: the
+        # classifier sees the attack words and cannot tell quoting from issuing.
+        if scan.quoted_discussion:
+            return Verdict(Action.ALLOW, self.name, score=scan.score)
+
         # Otherwise ask the classifiers, alone and together with the rule evidence.
         prepared = classifier_text(text)
         for classifier in self.classifiers:

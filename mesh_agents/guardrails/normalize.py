@@ -62,6 +62,8 @@ _BASE64URL_BLOB = re.compile(r"(?<![A-Za-z0-9_\-=])[A-Za-z0-9_\-]{20,}={0,2}(?![
 _HEX_BLOB = re.compile(r"(?<![0-9a-fA-F])(?:(?:\\x|0x)?[0-9a-fA-F]{2}[\s:,-]?){8,}")
 _URL_ESCAPES = re.compile(r"(?:%[0-9a-fA-F]{2}[^\s%]{0,3}){4,}")
 _HTML_ENTITIES = re.compile(r"&(?:#\d{2,7}|#x[0-9a-fA-F]{2,6}|[a-zA-Z]{2,10});")
+# Six or more single letters separated by spaces, such as "s h o w   m e".
+_SPACED_RUN = re.compile(r"(?<!\w)(?:\w {1,3}){5,}\w(?!\w)")
 _MENTIONS_ROT13 = re.compile(r"rot[\s_-]?13|caesar", re.IGNORECASE)
 _MENTIONS_REVERSE = re.compile(
     r"revers|backwards|rückwärts|a l'envers|al rev[eé]s|od ty[łl]u|al contrario", re.IGNORECASE
@@ -116,6 +118,9 @@ def views(text: str, *, max_blobs: int = 16) -> list[TextView]:
     leet = _leet(plain)
     if leet is not None:
         result.append(leet)
+    despaced = _despaced(plain)
+    if despaced is not None:
+        result.append(despaced)
 
     # Hidden payloads: tag characters spell ASCII that renders as nothing.
     tags = _tags(text)
@@ -186,6 +191,36 @@ def _leet(plain: TextView) -> TextView | None:
         for index in range(match.start(), match.end()):
             chars[index] = _LEET.get(chars[index], chars[index])
     return TextView("leet", "".join(chars), plain.origin)
+
+
+def _despaced(plain: TextView) -> TextView | None:
+    """Join letters written one space apart ("i g n o r e"); a wider gap stays a word boundary."""
+    if len(_SPACED_RUN.findall(plain.text)) == 0:
+        return None
+    chars: list[str] = []
+    origin: list[int] = []
+    cursor = 0
+    for match in _SPACED_RUN.finditer(plain.text):
+        chars.extend(plain.text[cursor : match.start()])
+        origin.extend(plain.origin[cursor : match.start()])
+        for offset, char in enumerate(match.group()):
+            index = match.start() + offset
+            previous = plain.text[index - 1] if index else ""
+            following = plain.text[index + 1 : index + 2]
+            if char == " " and previous != " " and following != " ":
+                continue
+            chars.append(" " if char == " " else char)
+            origin.append(plain.origin[index])
+        cursor = match.end()
+    chars.extend(plain.text[cursor:])
+    origin.extend(plain.origin[cursor:])
+    collapsed = re.sub(r" {2,}", " ", "".join(chars))
+    if collapsed == "".join(chars):
+        return TextView("despaced", collapsed, tuple(origin), decoded=True)
+    # Recompute origins after collapsing runs of spaces.
+    text = "".join(chars)
+    kept = [i for i, char in enumerate(text) if not (char == " " and i and text[i - 1] == " ")]
+    return TextView("despaced", "".join(text[i] for i in kept), tuple(origin[i] for i in kept), decoded=True)
 
 
 def _tags(text: str) -> TextView | None:

@@ -53,7 +53,7 @@ class InjectionSettings(BaseModel):
 
     enabled: bool = True
     rule_threshold: float = Field(
-        default=0.8, ge=0.0, le=1.0, description="Rule score at or above which text is an injection."
+        default=0.75, ge=0.0, le=1.0, description="Rule score at or above which text is an injection."
     )
     action_user: ActionName = Field(default="block", description="Action on an injection in a user prompt.")
     action_tool_result: ActionName = Field(

@@ -51,7 +51,15 @@ _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?
 # NOTE: a number written without its area code (7 digits or fewer) is therefore missed.
 _MIN_PHONE_DIGITS = 8
 _DIGIT_RUN = re.compile(r"\d")
-_DATE = re.compile(r"\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{4}-\d{2}-\d{2}")
+# A run that is not one number as a whole is searched for numbers inside it only when
+# it has room for a number and another group of digits.
+_MIN_RUN_DIGITS_TO_SPLIT = 12
+# E.164 allows 15 digits, plus two for an international prefix written as 00.
+_MAX_PHONE_DIGITS = 17
+_GROUP = re.compile(r"\S+")
+_PHONE_RUN = re.compile(r"(?:\+|\(\+?)?\d[\d \t\u00a0().\-/]{5,}\d\)?")
+_DATE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}-\d{2}-\d{2}")
+_LENIENCY = phonenumbers.Leniency.VALID
 _IBAN_PREFIX = re.compile(r"[A-Z]{2}\d{2}[ A-Z0-9]*$")
 _PHONE_WORDS = re.compile(
     r"(?i)tel|phone|fon|fono|mobil|móvil|movil|cell|handy|llam|chiam|lig|bel|zadzwo|call|fax|whatsapp|"
@@ -84,16 +92,25 @@ class PatternDetector:
     ) -> None:
         self.phone_regions = tuple(region.upper() for region in phone_regions) or ("US",)
         self.national_ids = national_ids
+        # phonenumbers loads a region's metadata on first use, 10 to 20 ms each; load
+        # it here so the first requests do not pay for it.
+        for region in self.phone_regions:
+            phonenumbers.PhoneMetadata.metadata_for_region(region)
 
     def detect(self, text: str, labels: Sequence[str] | None = None) -> list[Entity]:
         """Return the validated entities in ``text``, without overlaps, sorted by start."""
         wanted = set(self.labels if labels is None else labels) & set(self.labels)
         found: list[Entity] = []
         for label in self.labels:
-            if label not in wanted:
+            if label not in wanted or label == "phone":
                 continue
             for start, end in _FINDERS[label](self, text):
                 found.append(Entity(label, start, end, _SCORES[label], self.name, text[start:end]))
+        if "phone" in wanted:
+            # Phones last: digits already inside a card, IBAN, id or address are skipped.
+            taken = [(entity.start, entity.end) for entity in found]
+            for start, end in self._phones(text, taken):
+                found.append(Entity("phone", start, end, _SCORES["phone"], self.name, text[start:end]))
         return merge_entities(found)
 
     def _emails(self, text: str) -> Iterator[tuple[int, int]]:
@@ -105,16 +122,59 @@ class PatternDetector:
                 continue
             yield match.span()
 
-    def _phones(self, text: str) -> Iterator[tuple[int, int]]:
+    def _phones(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[int, int]]:
         if len(_DIGIT_RUN.findall(text)) < _MIN_PHONE_DIGITS:
             return
         seen: set[tuple[int, int]] = set()
-        for region in self.phone_regions:
-            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-                span = _plausible_phone(text, match.start, match.end)
-                if span is not None and span not in seen:
-                    seen.add(span)
-                    yield span
+        # PhoneNumberMatcher over a whole text costs milliseconds per run of digits,
+        # because it tries every piece of every run in every region. So each run of
+        # digits and separators is parsed whole first, and only a run that is not one
+        # number is tried without its last group ("030 1234567 12").
+        for candidate in _PHONE_RUN.finditer(text):
+            if not _may_hold_phone(text, candidate):
+                continue
+            if any(start <= candidate.start() and candidate.end() <= end for start, end in taken):
+                continue
+            span = self._number_in(text, *candidate.span())
+            if span is None and sum(c.isdigit() for c in candidate.group()) >= _MIN_RUN_DIGITS_TO_SPLIT:
+                groups = list(_GROUP.finditer(candidate.group()))
+                offset = candidate.start()
+                if len(groups) > 1:
+                    span = self._number_in(text, offset + groups[0].start(), offset + groups[-2].end())
+            if span is not None and span not in seen:
+                seen.add(span)
+                yield span
+
+    def _number_in(self, text: str, start: int, end: int) -> tuple[int, int] | None:
+        """Return the span when ``text[start:end]`` is one valid phone number, else None.
+
+        Parsing is tried per region; the first region where the number is valid runs
+        ``PhoneNumberMatcher`` (VALID leniency) on just this piece to confirm it,
+        which also checks grouping and national prefixes.
+        """
+        written = text[start:end]
+        if written.startswith("(") and written.endswith(")") and written.find(")") == len(written) - 1:
+            start, end = start + 1, end - 1
+        elif written.startswith("(") and written.count("(") > written.count(")"):
+            start += 1
+        elif written.endswith(")") and written.count(")") > written.count("("):
+            end -= 1
+        written = text[start:end]
+        if sum(c.isdigit() for c in written) > _MAX_PHONE_DIGITS:
+            return None
+        # A number with a country code parses the same for every region.
+        regions = self.phone_regions[:1] if written.startswith("+") else self.phone_regions
+        for region in regions:
+            try:
+                number = phonenumbers.parse(written, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if not phonenumbers.is_valid_number(number):
+                continue
+            for match in phonenumbers.PhoneNumberMatcher(written, region, leniency=_LENIENCY):
+                if match.start == 0 and match.end == len(written):
+                    return _plausible_phone(text, start, end)
+        return None
 
     def _cards(self, text: str) -> Iterator[tuple[int, int]]:
         for match in _CARD.finditer(text):
@@ -166,6 +226,22 @@ class PatternDetector:
             yield start, end
 
 
+def _may_hold_phone(text: str, run: re.Match[str]) -> bool:
+    """Return whether ``_plausible_phone`` could accept any number inside ``run``.
+
+    This skips the slow matcher for runs it would only find look-alikes in.
+    """
+    written = run.group()
+    if sum(c.isdigit() for c in written) < _MIN_PHONE_DIGITS or _DATE.fullmatch(written):
+        return False
+    if written.isdigit():
+        return _plausible_phone(text, run.start(), run.end()) is not None
+    before = text[run.start() - 1] if run.start() > 0 else " "
+    glued = before.isalnum() or before in "-/_."
+    # Inside a run without white space, every number is glued to what precedes it.
+    return not (glued and not any(c.isspace() for c in written))
+
+
 def _plausible_phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Return the span of a phone number ``phonenumbers`` found, or None for a look-alike.
 
@@ -181,13 +257,17 @@ def _plausible_phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     digits = sum(c.isdigit() for c in written)
     if digits < _MIN_PHONE_DIGITS or _DATE.fullmatch(written):
         return None
+    # Dots and dashes together are the shape of an id such as a Brazilian CPF (309.944.286-00).
+    if "." in written and "-" in written and not written.startswith("+"):
+        return None
     before = text[start - 1] if start > 0 else " "
     after = text[end : end + 2]
     if before.isalnum() or before in "-/_." or (after[:1].isalnum()) or re.match(r"[-/.]\d", after):
         return None
     if _IBAN_PREFIX.search(text, max(0, start - 40), start):
         return None
-    if written.isdigit() and not written.startswith("0"):
+    # Bare digit runs and slashed numbers ("FT 2024/00871") need a phone word before them.
+    if (written.isdigit() or "/" in written) and not written.startswith("0"):
         line_start = text.rfind("\n", 0, start) + 1
         window = text[max(line_start, start - 40) : start]
         if not _PHONE_WORDS.search(window) or _OTHER_NUMBER_WORDS.search(window):
@@ -197,7 +277,6 @@ def _plausible_phone(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 _FINDERS = {
     "email": PatternDetector._emails,
-    "phone": PatternDetector._phones,
     "credit_card": PatternDetector._cards,
     "iban": PatternDetector._ibans,
     "national_id": PatternDetector._national_ids,

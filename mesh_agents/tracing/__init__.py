@@ -1,11 +1,22 @@
-"""OpenTelemetry spans for every mesh step, in the GenAI semantic conventions.
+"""OpenTelemetry spans, metrics and context propagation in the GenAI semantic conventions.
 
-The library only uses the OpenTelemetry API: with no SDK configured every span is a
-no-op. Entry points call ``setup()`` to install an SDK provider that exports by OTLP.
+The library only uses the OpenTelemetry API: with no SDK configured every span and
+metric is a no-op. Entry points call ``setup()`` to install SDK providers that export
+by OTLP; ``mesh_agents.tracing.processors`` holds the SDK span processors it adds.
 """
 
-from mesh_agents.tracing.setup import setup
+from mesh_agents.tracing.metrics import MeshMetrics, mesh_metrics
+from mesh_agents.tracing.propagation import (
+    BAGGAGE_KEYS,
+    baggage_ids,
+    extract_context,
+    inject,
+    use_baggage,
+    with_baggage,
+)
+from mesh_agents.tracing.setup import Telemetry, setup
 from mesh_agents.tracing.spans import (
+    MCP,
     GenAI,
     Mesh,
     current_trace_id,
@@ -14,4 +25,22 @@ from mesh_agents.tracing.spans import (
     step_span,
 )
 
-__all__ = ["GenAI", "Mesh", "current_trace_id", "get_meter", "get_tracer", "setup", "step_span"]
+__all__ = [
+    "BAGGAGE_KEYS",
+    "MCP",
+    "GenAI",
+    "Mesh",
+    "MeshMetrics",
+    "Telemetry",
+    "baggage_ids",
+    "current_trace_id",
+    "extract_context",
+    "get_meter",
+    "get_tracer",
+    "inject",
+    "mesh_metrics",
+    "setup",
+    "step_span",
+    "use_baggage",
+    "with_baggage",
+]

@@ -9,7 +9,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-__all__ = ["GenAI", "Mesh", "current_trace_id", "get_meter", "get_tracer", "step_span"]
+__all__ = ["MCP", "GenAI", "Mesh", "current_trace_id", "get_meter", "get_tracer", "step_span"]
 
 _SCOPE = "mesh_agents"
 
@@ -30,7 +30,20 @@ class GenAI:
     AGENT_NAME = "gen_ai.agent.name"
     CONVERSATION_ID = "gen_ai.conversation.id"
     TOOL_NAME = "gen_ai.tool.name"
+    TOKEN_TYPE = "gen_ai.token.type"
     ERROR_TYPE = "error.type"
+
+
+class MCP:
+    """Attribute names of the OpenTelemetry MCP semantic conventions."""
+
+    METHOD_NAME = "mcp.method.name"
+    SESSION_ID = "mcp.session.id"
+    PROTOCOL_VERSION = "mcp.protocol.version"
+    JSONRPC_REQUEST_ID = "jsonrpc.request.id"
+    NETWORK_TRANSPORT = "network.transport"
+    TOOL_ERROR = "tool_error"
+    """Value of ``error.type`` when a tool result has ``isError`` set."""
 
 
 class Mesh:
@@ -53,7 +66,10 @@ class Mesh:
     USAGE_COST_USD = "mesh.usage.cost_usd"
     USAGE_ESTIMATED = "mesh.usage.estimated"
     BUDGET_REMAINING = "mesh.budget.remaining"
+    BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
+    BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
     ATTEMPT = "mesh.attempt"
+    ERROR_CODE = "mesh.error.code"
 
 
 def get_tracer() -> trace.Tracer:

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 Outcome = Literal["ok", "cached", "failed", "blocked"]
-"""What a ledger record stands for: a settled call, a cache hit, a failed attempt, or a blocked request."""
+"""The kind of a ledger record: a settled call, a cache hit, a failed attempt, or a blocked request."""
 
 
 @dataclass(frozen=True)

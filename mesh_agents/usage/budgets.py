@@ -1,4 +1,4 @@
-"""Which budgets apply to a call, their window keys, and the error when one has no room."""
+"""Budgets as they apply to one call: window keys and limits, and the error when one has no room."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from mesh_agents.usage.schema import BudgetSettings, Window
 __all__ = ["AppliedBudget", "budget_exceeded", "window_bounds"]
 
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+# Sessions and runs end without telling the mesh, so their whole-lifetime counters are
+# dropped after this long without a call instead of being kept forever.
+_IDLE_EXPIRY_S = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -60,15 +64,19 @@ def apply_budget(
 
     Window keys carry the tenant in braces, a Redis Cluster hash tag, so that every
     key one call touches lives in one slot and a Lua script may update them together.
-    Keys outlive their window by ``grace_s`` so late settlements still land.
+    Keys outlive their window by ``grace_s`` so late settlements still land. A
+    ``total`` window of a session or run expires 30 days after its last call.
     """
     window_id, resets_at = window_bounds(budget.window, now)
+    expires_at = None if resets_at is None else resets_at + grace_s
+    if resets_at is None and budget.per in ("session", "run"):
+        expires_at = now + _IDLE_EXPIRY_S
     key = f"{prefix}:{{{tenant}}}:budget:{budget.label}:{subject}:{window_id}"
     limit = BudgetLimit(
         tokens=budget.max_tokens,
         cost_nano_usd=None if budget.max_cost_usd is None else to_nano_usd(budget.max_cost_usd),
         requests=budget.max_requests,
-        expires_at=None if resets_at is None else resets_at + grace_s,
+        expires_at=expires_at,
     )
     return AppliedBudget(budget=budget, subject=subject, key=key, resets_at=resets_at, limit=limit)
 

@@ -71,7 +71,8 @@ class MemoryBudgetStore:
             for key, limit in limits.items():
                 window = self._windows.get(key)
                 if window is None:
-                    window = self._windows[key] = _Window(expires_at=limit.expires_at)
+                    window = self._windows[key] = _Window()
+                window.expires_at = limit.expires_at
                 window.purge(now)
                 windows.append(window)
 

@@ -41,37 +41,37 @@ class PriceBook:
         model_name: str,
         provider: str | None,
         at: float | None = None,
+        fallback: tuple[float, float] | None = None,
     ) -> float | None:
         """Return the price of ``usage`` in US dollars, or None when the model has no known price.
 
-        An unknown model is logged once per (provider, model) as a warning, so that an
-        operator can add a price under ``usage.prices`` rather than see it counted as free.
+        Prices come from ``usage.prices`` (by target, then model name), then from
+        genai-prices, then from ``fallback``: the target's own USD prices per input and
+        output token, as routing settings give them, without cache discounts. A model
+        none of them prices is logged once per (provider, model) as a warning, so that
+        an operator can add a price rather than see it counted as free.
         """
         override = self._overrides.get(target) or self._overrides.get(model_name)
         if override is not None:
             return _override_cost(usage, override)
         key = (provider or "", model_name or target)
-        if key in self._unpriced:
-            return None
-        price = _genai_price(usage, model_name or target, provider, at)
-        if price is None:
-            with self._lock:
-                first = key not in self._unpriced
-                self._unpriced.add(key)
-            if first:
-                logger.warning(
-                    "no price known for model %r (provider %r, target %r); its calls are reported as unpriced. "
-                    "Add it under usage.prices in mesh.yaml",
-                    key[1],
-                    key[0] or None,
-                    target,
-                )
-        return price
-
-    def is_priced(self, *, target: str, model_name: str, provider: str | None) -> bool:
-        """Whether calls of this model get a price."""
-        probe = TokenUsage(input_tokens=1)
-        return self.cost(probe, target=target, model_name=model_name, provider=provider) is not None
+        price = None if key in self._unpriced else _genai_price(usage, model_name or target, provider, at)
+        if price is not None:
+            return price
+        with self._lock:
+            first = key not in self._unpriced
+            self._unpriced.add(key)
+        if fallback is not None:
+            return usage.input_tokens * fallback[0] + usage.output_tokens * fallback[1]
+        if first:
+            logger.warning(
+                "no price known for model %r (provider %r, target %r); its calls are reported as unpriced. "
+                "Add it under usage.prices in mesh.yaml",
+                key[1],
+                key[0] or None,
+                target,
+            )
+        return None
 
 
 def _override_cost(usage: TokenUsage, price: PriceOverride) -> float:

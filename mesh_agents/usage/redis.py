@@ -2,9 +2,9 @@
 
 Each budget window is a hash of spent and held amounts plus a sorted set of the
 reservations holding it, scored by their expiry. Reservation, settlement and release
-each run as one Lua script over all the windows of a call, so two processes can never
-both take the last room in a budget, and expired holds are freed by the next
-reservation that touches the window.
+each run as one Lua script over all the windows of a call. Redis runs a script without
+interleaving other commands, so two processes can never both take the last room in a
+budget. Expired holds are freed by the next reservation that touches the window.
 """
 
 from __future__ import annotations
@@ -35,8 +35,18 @@ logger = logging.getLogger(__name__)
 # Returns {0, room in tokens, cost, requests (-1 when unlimited)} when held, else
 # {window index, dimension, limit, spent, held, requested}.
 # Hash fields: st/sc/sr spent tokens, cost, requests; ht/hc/hr the same held.
-# A member is "<id>|<tokens>|<cost>"; every hold is one request.
-_RESERVE = """
+# A member is "<id>|<tokens>|<cost>"; every hold is one request. Amounts stay strings
+# so large integers keep every digit, and neg() avoids "-0", which HINCRBY rejects.
+_NEGATE = """
+local function neg(value)
+  if value == '0' then return '0' end
+  return '-' .. value
+end
+"""
+
+_RESERVE = (
+    _NEGATE
+    + """
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 local n = #KEYS / 2
@@ -45,8 +55,8 @@ for i = 1, n do
   local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now)
   for _, m in ipairs(expired) do
     local t, c = string.match(m, '|(%d+)|(%d+)$')
-    redis.call('HINCRBY', h, 'ht', '-' .. t)
-    redis.call('HINCRBY', h, 'hc', '-' .. c)
+    redis.call('HINCRBY', h, 'ht', neg(t))
+    redis.call('HINCRBY', h, 'hc', neg(c))
     redis.call('HINCRBY', h, 'hr', -1)
   end
   if #expired > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end
@@ -87,16 +97,19 @@ for i = 1, n do
 end
 return {0, room[1], room[2], room[3]}
 """
+)
 
 # KEYS: as for _RESERVE. ARGV: member, held tokens, held cost, spent tokens, spent cost,
 # spent requests. A window whose hash has expired is skipped: its period is over.
-_SETTLE = """
+_SETTLE = (
+    _NEGATE
+    + """
 local n = #KEYS / 2
 for i = 1, n do
   local h, z = KEYS[2 * i - 1], KEYS[2 * i]
   if redis.call('ZREM', z, ARGV[1]) == 1 then
-    redis.call('HINCRBY', h, 'ht', '-' .. ARGV[2])
-    redis.call('HINCRBY', h, 'hc', '-' .. ARGV[3])
+    redis.call('HINCRBY', h, 'ht', neg(ARGV[2]))
+    redis.call('HINCRBY', h, 'hc', neg(ARGV[3]))
     redis.call('HINCRBY', h, 'hr', -1)
   end
   if ARGV[6] ~= '0' and redis.call('EXISTS', h) == 1 then
@@ -107,6 +120,7 @@ for i = 1, n do
 end
 return true
 """
+)
 
 
 def connect(url: str, *, timeout_s: float) -> Any:
@@ -122,8 +136,8 @@ def connect(url: str, *, timeout_s: float) -> Any:
 
 def _unavailable(action: str, exc: Exception) -> BackendUnavailable:
     return BackendUnavailable(
-        f"the Redis budget store could not {action} ({type(exc).__name__}); "
-        "check that Redis at usage settings' redis_url is running and reachable",
+        f"the Redis usage store could not {action} ({type(exc).__name__}); "
+        "check that the Redis at redis_url (MESH_REDIS_URL) is running and reachable.",
         details={"store": "redis", "action": action, "error": type(exc).__name__},
     )
 

@@ -74,7 +74,11 @@ class UsageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     budgets: list[BudgetSettings] = Field(default_factory=list)
-    reservation_ttl_s: int = Field(default=300, ge=1, description="Unsettled reservations expire after this, seconds.")
+    reservation_ttl_s: int = Field(
+        default=300,
+        ge=1,
+        description="Unsettled reservations expire after this, seconds; keep it above the longest model call.",
+    )
     default_max_tokens: int = Field(
         default=1024,
         ge=1,
@@ -101,7 +105,7 @@ class UsageSettings(BaseModel):
         description="JSON Lines file for the ledger. When unset, the ledger is kept in Redis or in memory.",
     )
     ledger_max_records: int = Field(
-        default=1_000_000, ge=1, description="Records kept in the memory or Redis ledger; the oldest are dropped."
+        default=100_000, ge=1, description="Records kept in the memory or Redis ledger; the oldest are dropped."
     )
     key_prefix: str = Field(default="mesh:usage", min_length=1, description="Prefix of every Redis key.")
 

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.messages import AIMessage, BaseMessage
 from opentelemetry import trace
@@ -40,9 +40,6 @@ __all__ = ["UsageTracker"]
 
 logger = logging.getLogger(__name__)
 
-# Companions of Mesh.BUDGET_REMAINING (tokens) for the other budget dimensions.
-_BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
-_BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
 
 # Bucket boundaries the GenAI semantic conventions advise for gen_ai.client.token.usage.
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -76,7 +73,7 @@ class UsageTracker:
         self._lock = threading.Lock()
         self._tenant_settings: dict[str, UsageSettings] = {}
         self._prices: dict[str, PriceBook] = {}
-        self._targets: dict[str, tuple[str, str]] = {}
+        self._targets: dict[str, _TargetInfo] = {}
         self._redis: Any = None
         self._instruments: tuple[Any, Any] | None = None
 
@@ -137,18 +134,32 @@ class UsageTracker:
             found = self._tenant_settings[tenant] = self.settings.for_tenant(tenant).usage
         return found
 
-    def _price_book(self, tenant: str) -> PriceBook:
+    def _price(self, tenant: str, usage: TokenUsage, target: str, at: float) -> float | None:
+        """Price ``usage`` of ``target`` with the tenant's price overrides; None when unknown."""
         book = self._prices.get(tenant)
         if book is None:
-            usage = self._usage_settings(tenant)
-            if usage.prices == self.settings.usage.prices and "" in self._prices:
-                book = self._prices[""]
-            else:
-                book = PriceBook(usage.prices)
-                if usage.prices == self.settings.usage.prices:
+            prices = self._usage_settings(tenant).prices
+            # Tenants without their own prices share one book, so an unknown model warns once.
+            shared = prices == self.settings.usage.prices
+            book = self._prices.get("") if shared else None
+            if book is None:
+                book = PriceBook(prices)
+                if shared:
                     self._prices[""] = book
             self._prices[tenant] = book
-        return book
+        info = self._targets.get(target) or _TargetInfo(target, "unknown", None)
+        return book.cost(
+            usage, target=target, model_name=info.model_name, provider=info.provider, at=at, fallback=info.fallback
+        )
+
+    def _remember(self, target: Target) -> str:
+        """Keep what pricing needs about ``target`` for later cache hits and releases; return its model name."""
+        model_name = target.model_name or target.name
+        input_price = getattr(target, "input_usd_per_token", None)
+        output_price = getattr(target, "output_usd_per_token", None)
+        fallback = (input_price, output_price) if input_price is not None and output_price is not None else None
+        self._targets[target.name] = _TargetInfo(model_name, target.provider, fallback)
+        return model_name
 
     def _tokenizer(self, tenant: str | None = None) -> Tokenizer:
         usage = self._usage_settings(tenant) if tenant else self.settings.usage
@@ -180,17 +191,14 @@ class UsageTracker:
                 applies is not ``fail_open``.
         """
         usage = self._usage_settings(request.tenant)
-        model_name = target.model_name or target.name
-        self._targets[target.name] = (model_name, target.provider)
+        model_name = self._remember(target)
         now = time.time()
         tokenizer = self._tokenizer(request.tenant)
         prompt_tokens = tokenizers.count_messages(tokenizer, request.messages, request.params.tools)
         output_cap = request.params.max_tokens or usage.default_max_tokens
         estimate = TokenUsage(input_tokens=prompt_tokens, output_tokens=output_cap, estimated=True)
         applied = self._applied_budgets(usage, request, target, now)
-        cost = self._price_book(request.tenant).cost(
-            estimate, target=target.name, model_name=model_name, provider=target.provider, at=now
-        )
+        cost = self._price(request.tenant, estimate, target.name, now)
         reservation = Reservation(
             id=uuid.uuid4().hex,
             tenant=request.tenant,
@@ -252,16 +260,17 @@ class UsageTracker:
     ) -> UsageRecord:
         """Replace the reservation with the call's actual usage, price it and write it to the ledger.
 
-        Usage comes from ``message.usage_metadata`` when the provider reported it;
-        otherwise the prompt estimate and a count of the answer (``streamed_text`` for
-        a stream, else the message text and tool calls) stand in, marked as estimated.
+        Usage comes from ``message.usage_metadata`` when the provider reported it.
+        Otherwise the prompt estimate and a count of the output stand in, marked as
+        estimated. The output is ``streamed_text`` for a stream, else the message text
+        and tool calls.
         A store or ledger failure here is logged, not raised: the call already happened.
 
         Raises:
             InvalidInputError: the reservation was already settled or released.
         """
         self._close(reservation)
-        model_name = target.model_name or target.name
+        model_name = self._remember(target)
         usage = _reported_usage(message.usage_metadata)
         if usage is None:
             tokenizer = self._tokenizer(request.tenant)
@@ -271,9 +280,7 @@ class UsageTracker:
             )
             usage = TokenUsage(input_tokens=prompt, output_tokens=tokenizer.count(answer), estimated=True)
         now = time.time()
-        cost = self._price_book(request.tenant).cost(
-            usage, target=target.name, model_name=model_name, provider=target.provider, at=now
-        )
+        cost = self._price(request.tenant, usage, target.name, now)
         self._settle_store(reservation, usage, cost)
         record = UsageRecord(
             timestamp=now,
@@ -314,9 +321,7 @@ class UsageTracker:
         now = time.time()
         cost: float | None = None
         if consumed is not None:
-            cost = self._price_book(reservation.tenant).cost(
-                consumed, target=reservation.target, model_name=model_name, provider=labels.get("provider"), at=now
-            )
+            cost = self._price(reservation.tenant, consumed, reservation.target, now)
             self._settle_store(reservation, consumed, cost)
         elif reservation.held:
             try:
@@ -342,7 +347,7 @@ class UsageTracker:
         )
         self._append(record)
         if consumed is not None:
-            self._record_metrics(record, response_model=None)
+            self._record_metrics(record, response_model=None, error=error)
 
     def record_cache_read(self, request: MeshRequest, lookup: CacheLookup) -> UsageRecord:
         """Write a cache hit to the ledger: the tokens the original call used, served without new spend.
@@ -352,7 +357,7 @@ class UsageTracker:
         cached answer are counted locally and marked as estimated.
         """
         target = lookup.target or request.model or "unknown"
-        model_name, provider = self._targets.get(target, (target, "unknown"))
+        info = self._targets.get(target) or _TargetInfo(target, "unknown", None)
         original = _reported_usage(lookup.usage)
         if original is None:
             tokenizer = self._tokenizer(request.tenant)
@@ -363,9 +368,7 @@ class UsageTracker:
                 estimated=True,
             )
         now = time.time()
-        saved = self._price_book(request.tenant).cost(
-            original, target=target, model_name=model_name, provider=provider, at=now
-        )
+        saved = self._price(request.tenant, original, target, now)
         served = TokenUsage(
             input_tokens=original.input_tokens,
             output_tokens=original.output_tokens,
@@ -377,7 +380,7 @@ class UsageTracker:
             timestamp=now,
             tenant=request.tenant,
             target=target,
-            model_name=model_name,
+            model_name=info.model_name,
             usage=served,
             cost_usd=0.0,
             cached=True,
@@ -386,7 +389,7 @@ class UsageTracker:
             session=request.session,
             run_id=request.run_id,
             trace_id=current_trace_id(),
-            provider=provider,
+            provider=info.provider,
             outcome="cached",
             saved_usd=saved,
         )
@@ -526,7 +529,9 @@ class UsageTracker:
             )
         )
 
-    def _record_metrics(self, record: UsageRecord, *, response_model: str | None) -> None:
+    def _record_metrics(
+        self, record: UsageRecord, *, response_model: str | None, error: BaseException | None = None
+    ) -> None:
         if self._instruments is None:
             meter = get_meter()
             histogram = meter.create_histogram(
@@ -547,11 +552,18 @@ class UsageTracker:
         if response_model:
             attributes[GenAI.RESPONSE_MODEL] = response_model
         if record.outcome == "failed":
-            attributes[GenAI.ERROR_TYPE] = "attempt_failed"
+            attributes[GenAI.ERROR_TYPE] = type(error).__name__ if error is not None else "_OTHER"
         histogram.record(record.usage.input_tokens, attributes | {"gen_ai.token.type": "input"})
         histogram.record(record.usage.output_tokens, attributes | {"gen_ai.token.type": "output"})
         if record.cost_usd:
             cost_counter.add(record.cost_usd, attributes)
+
+
+class _TargetInfo(NamedTuple):
+    model_name: str
+    provider: str
+    fallback: tuple[float, float] | None
+    """The target's own USD prices per input and output token, used when nothing else prices the model."""
 
 
 def _set_remaining_attributes(remaining: Mapping[str, float]) -> None:
@@ -562,9 +574,9 @@ def _set_remaining_attributes(remaining: Mapping[str, float]) -> None:
     if "tokens" in remaining:
         span.set_attribute(MeshAttr.BUDGET_REMAINING, int(remaining["tokens"]))
     if "cost_usd" in remaining:
-        span.set_attribute(_BUDGET_REMAINING_COST, remaining["cost_usd"])
+        span.set_attribute(MeshAttr.BUDGET_REMAINING_COST, remaining["cost_usd"])
     if "requests" in remaining:
-        span.set_attribute(_BUDGET_REMAINING_REQUESTS, int(remaining["requests"]))
+        span.set_attribute(MeshAttr.BUDGET_REMAINING_REQUESTS, int(remaining["requests"]))
 
 
 def _labels(request: MeshRequest, model_name: str, provider: str) -> dict[str, str]:

@@ -200,3 +200,35 @@ def test_unknown_tenant_is_rejected(model: RecordingModel) -> None:
     mesh = Mesh(MeshSettings(tenants={"acme": {}}), targets={"small": model})
     with pytest.raises(InvalidInputError, match="unknown tenant 'globex'"):
         mesh.invoke(_request("Hello there, what can you do?", tenant="globex"))
+
+
+class CutOffModel(RecordingModel):
+    """Streams two chunks, then fails as a dropped connection would."""
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        self.seen.append(list(messages))
+        yield ChatGenerationChunk(message=AIMessageChunk(content="The refund policy "))
+        yield ChatGenerationChunk(message=AIMessageChunk(content="allows returns within "))
+        raise ConnectionError("stream dropped")
+
+
+@pytest.mark.slow
+def test_stream_cut_off_is_counted_not_retried(model: RecordingModel) -> None:
+    cut = CutOffModel(seen=[])
+    mesh = Mesh(MeshSettings(), targets={"cut": cut, "small": model})
+    chunks: list[str] = []
+    with pytest.raises(ConnectionError):
+        for chunk in mesh.stream(_request("Explain the refund policy for damaged goods.", model="cut")):
+            chunks.append(str(chunk.content))
+    assert "".join(chunks) == "The refund policy allows returns within "
+    assert len(cut.seen) == 1
+    assert model.seen == []
+    [row] = mesh.usage.report(by="target")
+    assert row["failed"] == 1
+    assert row["output_tokens"] > 0

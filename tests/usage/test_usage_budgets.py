@@ -238,3 +238,17 @@ def test_remaining_room_on_reservation_and_span(tracker_factory):
     assert span.attributes is not None
     assert span.attributes["mesh.budget.remaining"] == 5_000 - reservation.tokens
     assert span.attributes["mesh.budget.remaining_requests"] == 9
+
+
+def test_session_total_window_expires_when_idle(tracker_factory, backend):
+    tracker = tracker_factory(budgets=[{"per": "session", "window": "total", "max_requests": 5}])
+    tracker.reserve(make_request(session="s-9"), make_target())
+    if backend == "redis":
+        client = tracker._redis_client()
+        [key] = [k for k in client.keys("*budget*") if not k.endswith(b":holds")]
+        ttl = client.ttl(key)
+    else:
+        [window] = tracker.store._windows.values()
+        assert window.expires_at is not None
+        ttl = window.expires_at - time.time()
+    assert 29 * 86400 < ttl <= 30 * 86400 + 1

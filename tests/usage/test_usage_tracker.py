@@ -279,7 +279,7 @@ def test_missing_encoding_degrades_to_heuristic(caplog):
     assert load_tokenizer("no_such_encoding") is tokenizer
     assert len([r for r in caplog.records if "no_such_encoding" in r.getMessage()]) == 1
     tracker = UsageTracker(MeshSettings(usage=UsageSettings.model_validate({"tokenizer": "no_such_encoding"})))
-    assert tracker.count_tokens("The quick brown fox jumps over the lazy dog.").tokenizer == "heuristic:chars/4"
+    assert tracker.count_tokens("The quick brown fox jumps over the lazy dog.").tokenizer == "heuristic:regex"
     assert tracker.reserve(make_request(), make_target()).prompt_tokens > 0
 
 
@@ -320,3 +320,31 @@ def test_unreachable_store_fail_open_budget_lets_call_through(caplog):
     record = tracker.settle(reservation, request, target, AIMessage(content="x"))
     assert record.usage.output_tokens == 1
     assert any("ledger failed" in r.getMessage() for r in caplog.records)
+
+
+def test_routing_target_price_is_the_fallback(tracker_factory, caplog):
+    tracker = tracker_factory()
+    target = make_target("private", model_name="acme-private-llm", provider="unknown")
+    target.input_usd_per_token = 2e-6
+    target.output_usd_per_token = 8e-6
+    caplog.set_level(logging.WARNING, logger="mesh_agents.usage.pricing")
+    request = make_request()
+    message = AIMessage(content="x", usage_metadata=_usage(1000, 100))
+    record = tracker.settle(tracker.reserve(request, target), request, target, message)
+    assert record.cost_usd == pytest.approx(1000 * 2e-6 + 100 * 8e-6)
+    assert not [r for r in caplog.records if "acme-private-llm" in r.getMessage()]
+    lookup = CacheLookup(hit=True, message=AIMessage(content="x"), target="private", usage=_usage(1000, 100))
+    assert tracker.record_cache_read(request, lookup).saved_usd == pytest.approx(record.cost_usd)
+
+
+def test_unpriced_model_under_token_budget_settles(tracker_factory):
+    # A hold of zero dollars must settle too: Redis rejects "-0" as an increment.
+    tracker = tracker_factory(budgets=[{"max_tokens": 10_000}])
+    target = make_target("private", model_name="acme-private-llm", provider="unknown")
+    request = make_request()
+    reservation = tracker.reserve(request, target)
+    assert reservation.cost_usd == 0.0
+    tracker.settle(reservation, request, target, AIMessage(content="x", usage_metadata=_usage(30, 3)))
+    [row] = tracker.remaining(request, target)
+    assert row["tokens"] == 33
+    assert row["held_tokens"] == 0

@@ -17,7 +17,7 @@ from mesh_agents.settings import MeshSettings
 from mesh_agents.types import MeshRequest, ModelParams
 from mesh_agents.usage import UsageSettings, UsageTracker
 
-LIMIT_TOKENS = 40_000
+LIMIT_TOKENS = 24_000
 BUDGETS = [{"name": "shared", "per": "tenant", "window": "total", "max_tokens": LIMIT_TOKENS}]
 
 

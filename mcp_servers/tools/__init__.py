@@ -1,0 +1,1 @@
+"""One module per capability; each has ``register(server, mesh)`` that adds its tools."""
