@@ -18,19 +18,26 @@ import uuid
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import SpanKind
 
 from graphs.blocking import blocked_update
 from graphs.context import identity_attributes, node_span
 from graphs.state import MeshState
-from mesh_agents._effects import Call, Sleep, drive_async, drive_sync
+from mesh_agents._effects import Sleep, drive_async, drive_sync
 from mesh_agents.cache.base import CacheLookup
-from mesh_agents.errors import GuardrailBlocked, PolicyViolation, TargetsExhausted
-from mesh_agents.guardrails.base import GuardContext, GuardReport
-from mesh_agents.mesh import _bind, _call_kwargs, _fingerprint, _or_nan, _response_model, _system_prompt
-from mesh_agents.routing.base import Attempt, Target
+from mesh_agents.errors import PolicyViolation, TargetsExhausted
+from mesh_agents.pipeline import (
+    answer_attributes,
+    attempt_attributes,
+    blocked_error,
+    cache_attributes,
+    guard_context,
+    model_call,
+    model_name,
+    pii_fingerprint,
+    validate_request,
+)
 from mesh_agents.tracing import GenAI
 from mesh_agents.tracing import Mesh as MeshAttr
 from mesh_agents.types import CacheControl, MeshRequest
@@ -41,22 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["MeshNodes", "model_node_name"]
 
 logger = logging.getLogger(__name__)
-
-
-def _guard_context(request: MeshRequest) -> GuardContext:
-    return GuardContext(tenant=request.tenant, agent=request.agent, system_prompt=_system_prompt(request.messages))
-
-
-def _report_error(report: GuardReport, stage: str) -> GuardrailBlocked:
-    verdict = next((v for v in report.verdicts if v.action.value == "block"), None)
-    guardrail = verdict.guardrail if verdict else "unknown"
-    reason = verdict.reason if verdict else "blocked"
-    phase = "input" if stage == "guard_input" else "output"
-    return GuardrailBlocked(
-        f"the {phase} guardrail {guardrail!r} blocked the request ({reason}); "
-        "rephrase the request or ask the operator to review the guardrail policy",
-        details={"stage": phase, "guardrail": guardrail, "reason": reason},
-    )
 
 
 def model_node_name(target: str) -> str:
@@ -79,14 +70,14 @@ class MeshNodes:
     def guard_input(self, state: MeshState, config: RunnableConfig) -> dict[str, Any]:
         """Screen user text and tool results; a block ends the run."""
         request = state["request"]
-        self.mesh._validate(request)
+        validate_request(self.mesh.settings, request)
         session = state.get("session") or request.session or request.run_id or f"ephemeral-{uuid.uuid4().hex}"
         attributes = {MeshAttr.STEP: "guard_input", **_request_attributes(request)}
         with node_span(config, "apply_guardrail input", attributes=attributes):
-            messages, report = self.mesh.guardrails.check_messages(request.messages, context=_guard_context(request))
+            messages, report = self.mesh.guardrails.check_messages(request.messages, context=guard_context(request))
         update: dict[str, Any] = {"session": session, "messages": messages, "verdicts": list(report.verdicts)}
         if report.blocked:
-            update.update(blocked_update(_report_error(report, "guard_input"), "guard_input"))
+            update.update(blocked_update(blocked_error(report, "input"), "guard_input"))
         return update
 
     def redact(self, state: MeshState, config: RunnableConfig) -> dict[str, Any]:
@@ -106,17 +97,13 @@ class MeshNodes:
         """Look for an earlier answer within the same scope; bypassed by ``no-cache`` and ``force-refresh``."""
         request, masked_request = state["request"], state["masked_request"]
         scope = self.mesh.cache.scope_for(
-            masked_request, pii_fingerprint=_fingerprint(request.tenant, state.get("entities", []))
+            masked_request, pii_fingerprint=pii_fingerprint(request.tenant, state.get("entities", []))
         )
         if request.cache_control is not CacheControl.DEFAULT:
             return {"scope": scope, "lookup": CacheLookup(hit=False)}
         with node_span(config, "mesh.cache.lookup", attributes={MeshAttr.STEP: "cache_lookup"}) as span:
             lookup = self.mesh.cache.lookup(masked_request, scope)
-            span.set_attribute(MeshAttr.CACHE_HIT, lookup.hit)
-            span.set_attribute(MeshAttr.CACHE_DISTANCE, _or_nan(lookup.distance))
-            span.set_attribute(MeshAttr.CACHE_THRESHOLD, _or_nan(lookup.threshold))
-            if lookup.refused_by:
-                span.set_attribute(MeshAttr.CACHE_REFUSED_BY, lookup.refused_by)
+            span.set_attributes(cache_attributes(lookup))
         update: dict[str, Any] = {"scope": scope, "lookup": lookup}
         if lookup.hit and lookup.message is not None:
             update["masked_answer"] = lookup.message
@@ -126,10 +113,7 @@ class MeshNodes:
         """Rank the targets for the masked request; the edge after this node picks the model node."""
         with node_span(config, "mesh.route", attributes={MeshAttr.STEP: "route"}) as span:
             decision = self.mesh.router.route(state["masked_request"])
-            span.set_attribute(MeshAttr.ROUTE_TARGET, decision.chosen)
-            span.set_attribute(MeshAttr.ROUTE_CANDIDATES, decision.ranked)
-            if decision.route:
-                span.set_attribute(MeshAttr.ROUTE_NAME, decision.route)
+            span.set_attributes(decision.span_attributes())
         return {"decision": decision}
 
     # The model call.
@@ -159,22 +143,15 @@ class MeshNodes:
             attempts += 1
             if attempt.delay_s > 0:
                 yield Sleep(attempt.delay_s)
-            with node_span(config, f"chat {_model_name(attempt.target)}", kind=SpanKind.CLIENT) as span:
-                _set_attempt_attributes(span, attempt, request)
+            with node_span(config, f"chat {model_name(attempt.target)}", kind=SpanKind.CLIENT) as span:
+                span.set_attributes(_present(attempt_attributes(attempt, request)))
                 try:
                     reservation = self.mesh.usage.reserve(request, attempt.target)
                 except PolicyViolation as error:
                     return {**blocked_update(error, "model"), "attempts": attempts, "failed_attempts": failures}
-                model = _bind(attempt.target.model, masked_request)
                 started = time.perf_counter()
                 try:
-                    answer = yield Call(
-                        model.invoke,
-                        (masked_request.messages,),
-                        _call_kwargs(masked_request),
-                        afn=model.ainvoke,
-                        blocking=True,
-                    )
+                    answer = yield model_call(attempt, masked_request)
                 except Exception as error:
                     plan.record_failure(attempt, error, time.perf_counter() - started)
                     failures.append({"target": attempt.target.name, "error": type(error).__name__})
@@ -189,7 +166,11 @@ class MeshNodes:
                     self.mesh.usage.release(reservation, error=error)
                     continue
                 plan.record_success(attempt, time.perf_counter() - started)
-                _set_answer_attributes(span, answer, attempt.target)
+                span.set_attributes(answer_attributes(answer, attempt.target))
+                usage = answer.usage_metadata
+                if usage:
+                    span.set_attribute(GenAI.USAGE_INPUT_TOKENS, usage["input_tokens"])
+                    span.set_attribute(GenAI.USAGE_OUTPUT_TOKENS, usage["output_tokens"])
             return {
                 "masked_answer": answer,
                 "target": attempt.target,
@@ -229,10 +210,10 @@ class MeshNodes:
         """Screen the masked answer for leaks; a block ends the run."""
         request = state["request"]
         with node_span(config, "apply_guardrail output", attributes={MeshAttr.STEP: "guard_output"}):
-            report = self.mesh.guardrails.check_output(state["masked_answer"], context=_guard_context(request))
+            report = self.mesh.guardrails.check_output(state["masked_answer"], context=guard_context(request))
         update: dict[str, Any] = {"verdicts": [*state.get("verdicts", []), *report.verdicts]}
         if report.blocked:
-            update.update(blocked_update(_report_error(report, "guard_output"), "guard_output"))
+            update.update(blocked_update(blocked_error(report, "output"), "guard_output"))
         return update
 
     def restore(self, state: MeshState, config: RunnableConfig) -> dict[str, Any]:
@@ -254,10 +235,6 @@ class MeshNodes:
         return {}
 
 
-def _model_name(target: Target) -> str:
-    return target.model_name or target.name
-
-
 def _request_attributes(request: MeshRequest) -> dict[str, Any]:
     return identity_attributes(
         {
@@ -274,27 +251,5 @@ def _request_attributes(request: MeshRequest) -> dict[str, Any]:
     )
 
 
-def _set_attempt_attributes(span: Span, attempt: Attempt, request: MeshRequest) -> None:
-    attributes = {
-        GenAI.OPERATION_NAME: "chat",
-        GenAI.PROVIDER_NAME: attempt.target.provider,
-        GenAI.REQUEST_MODEL: _model_name(attempt.target),
-        GenAI.REQUEST_MAX_TOKENS: request.params.max_tokens,
-        GenAI.REQUEST_TEMPERATURE: request.params.temperature,
-        MeshAttr.ROUTE_TARGET: attempt.target.name,
-        MeshAttr.ATTEMPT: attempt.number,
-    }
-    for key, value in attributes.items():
-        if value is not None:
-            span.set_attribute(key, value)
-
-
-def _set_answer_attributes(span: Span, answer: AIMessage, target: Target) -> None:
-    span.set_attribute(GenAI.RESPONSE_MODEL, _response_model(answer) or _model_name(target))
-    usage = answer.usage_metadata
-    if usage:
-        span.set_attribute(GenAI.USAGE_INPUT_TOKENS, usage["input_tokens"])
-        span.set_attribute(GenAI.USAGE_OUTPUT_TOKENS, usage["output_tokens"])
-    finish = answer.response_metadata.get("finish_reason")
-    if finish:
-        span.set_attribute(GenAI.RESPONSE_FINISH_REASONS, [str(finish)])
+def _present(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if value is not None}

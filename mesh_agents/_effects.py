@@ -10,6 +10,8 @@ blocking function in a worker thread. This keeps ``invoke``/``ainvoke`` and
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ class Call:
     """Call ``fn(*args, **kwargs)``; the async drivers prefer ``afn`` with the same arguments.
 
     ``blocking`` marks CPU-heavy or I/O-bound sync functions that the async drivers
-    run in a worker thread when there is no ``afn``.
+    run in a worker thread when there is no ``afn``. With ``timeout_s`` set, the call
+    raises ``TimeoutError`` after that many seconds.
     """
 
     fn: Callable[..., Any]
@@ -45,6 +48,7 @@ class Call:
     kwargs: dict[str, Any] = field(default_factory=dict)
     afn: Callable[..., Awaitable[Any]] | None = None
     blocking: bool = False
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,29 @@ class NextChunk:
 Core = Generator[Any, Any, T]
 
 
+_timeout_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_timeout_pool_lock = threading.Lock()
+
+
+def _call_with_timeout(effect: Call) -> Any:
+    global _timeout_pool
+    with _timeout_pool_lock:
+        if _timeout_pool is None:
+            _timeout_pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="mesh-timeout")
+    future = _timeout_pool.submit(effect.fn, *effect.args, **effect.kwargs)
+    try:
+        return future.result(timeout=effect.timeout_s)
+    except concurrent.futures.TimeoutError:
+        # NOTE: a sync call cannot be interrupted; it finishes in the worker thread and
+        # its result is dropped. Give models their own client timeout to free the thread.
+        future.cancel()
+        raise TimeoutError(f"call timed out after {effect.timeout_s} s") from None
+
+
 def _run_sync(effect: Any) -> Any:
     if isinstance(effect, Call):
+        if effect.timeout_s is not None:
+            return _call_with_timeout(effect)
         return effect.fn(*effect.args, **effect.kwargs)
     if isinstance(effect, Sleep):
         time.sleep(effect.seconds)
@@ -83,10 +108,17 @@ def _run_sync(effect: Any) -> Any:
 async def _run_async(effect: Any) -> Any:
     if isinstance(effect, Call):
         if effect.afn is not None:
-            return await effect.afn(*effect.args, **effect.kwargs)
-        if effect.blocking:
-            return await asyncio.to_thread(effect.fn, *effect.args, **effect.kwargs)
-        return effect.fn(*effect.args, **effect.kwargs)
+            awaitable = effect.afn(*effect.args, **effect.kwargs)
+        elif effect.blocking:
+            awaitable = asyncio.to_thread(effect.fn, *effect.args, **effect.kwargs)
+        else:
+            return effect.fn(*effect.args, **effect.kwargs)
+        if effect.timeout_s is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, effect.timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"call timed out after {effect.timeout_s} s") from None
     if isinstance(effect, Sleep):
         await asyncio.sleep(effect.seconds)
         return None

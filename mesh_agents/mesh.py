@@ -8,25 +8,36 @@ in ``_core``, as a generator of effects (see ``_effects``), and four thin driver
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from opentelemetry.trace import SpanKind
 
 from mesh_agents._effects import END_OF_STREAM, Call, CoreRun, Emit, NextChunk, Sleep, drive_async, drive_sync
 from mesh_agents.cache.base import CacheLookup
 from mesh_agents.cache.semantic import SemanticCache
 from mesh_agents.embeddings import Vectorizer, default_vectorizer
-from mesh_agents.errors import GuardrailBlocked, InvalidInputError, TargetsExhausted
-from mesh_agents.guardrails.base import GuardContext, GuardReport
+from mesh_agents.errors import TargetsExhausted
+from mesh_agents.guardrails.base import GuardContext
 from mesh_agents.guardrails.engine import GuardrailEngine
-from mesh_agents.redaction.base import Entity
+from mesh_agents.pipeline import (
+    answer_attributes,
+    attempt_attributes,
+    blocked_error,
+    cache_attributes,
+    guard_context,
+    message_text,
+    model_call,
+    model_name,
+    model_stream,
+    pii_fingerprint,
+    validate_request,
+)
 from mesh_agents.redaction.redactor import Redactor
 from mesh_agents.routing.base import Attempt, AttemptPlan, Target
 from mesh_agents.routing.router import Router
@@ -75,8 +86,8 @@ class Mesh:
         self.guardrails = guardrails or GuardrailEngine(self.settings, vectorizer=self.vectorizer)
         self.redactor = redactor or Redactor(self.settings)
         self.cache = cache or SemanticCache(self.settings, vectorizer=self.vectorizer)
-        self.router = router or Router(self.settings, targets=targets, vectorizer=self.vectorizer)
         self.usage = usage or UsageTracker(self.settings)
+        self.router = router or Router(self.settings, targets=targets, vectorizer=self.vectorizer, budget=self.usage)
 
     # Public entry points: four drivers over one core.
 
@@ -112,10 +123,9 @@ class Mesh:
     # The core.
 
     def _core(self, request: MeshRequest, *, streaming: bool) -> Generator[Any, Any, MeshResult]:
-        self._validate(request)
+        validate_request(self.settings, request)
         session = request.session or request.run_id or f"ephemeral-{uuid.uuid4().hex}"
-        system_prompt = _system_prompt(request.messages)
-        context = GuardContext(tenant=request.tenant, agent=request.agent, system_prompt=system_prompt)
+        context = guard_context(request)
         details: dict[str, Any] = {}
         attributes = {
             MeshAttr.TENANT: request.tenant,
@@ -132,7 +142,8 @@ class Mesh:
                     self.guardrails.check_messages, (request.messages,), {"context": context}, blocking=True
                 )
             details["input_verdicts"] = report.verdicts
-            _raise_if_blocked(report, "input")
+            if report.blocked:
+                raise blocked_error(report, "input")
 
             # Replace personal data with placeholders that the vault can reverse.
             with step_span("mesh.redact", attributes={MeshAttr.STEP: "redact"}) as span:
@@ -147,16 +158,12 @@ class Mesh:
 
             # Serve an earlier answer when one means the same within the same scope.
             use_cache = request.cache_control is not CacheControl.NO_CACHE
-            scope = self.cache.scope_for(masked_request, pii_fingerprint=_fingerprint(request.tenant, entities))
+            scope = self.cache.scope_for(masked_request, pii_fingerprint=pii_fingerprint(request.tenant, entities))
             lookup = CacheLookup(hit=False)
             if use_cache and request.cache_control is not CacheControl.FORCE_REFRESH:
                 with step_span("mesh.cache.lookup", attributes={MeshAttr.STEP: "cache_lookup"}) as span:
                     lookup = yield Call(self.cache.lookup, (masked_request, scope), blocking=True)
-                    span.set_attribute(MeshAttr.CACHE_HIT, lookup.hit)
-                    span.set_attribute(MeshAttr.CACHE_DISTANCE, _or_nan(lookup.distance))
-                    span.set_attribute(MeshAttr.CACHE_THRESHOLD, _or_nan(lookup.threshold))
-                    if lookup.refused_by:
-                        span.set_attribute(MeshAttr.CACHE_REFUSED_BY, lookup.refused_by)
+                    span.set_attributes(cache_attributes(lookup))
             details["cache"] = lookup
 
             if lookup.hit and lookup.message is not None:
@@ -208,10 +215,7 @@ class Mesh:
     ) -> Generator[Any, Any, tuple[AIMessage, str, int]]:
         with step_span("mesh.route", attributes={MeshAttr.STEP: "route"}) as span:
             decision = yield Call(self.router.route, (masked_request,), blocking=True)
-            span.set_attribute(MeshAttr.ROUTE_TARGET, decision.chosen)
-            span.set_attribute(MeshAttr.ROUTE_CANDIDATES, decision.ranked)
-            if decision.route:
-                span.set_attribute(MeshAttr.ROUTE_NAME, decision.route)
+            span.set_attributes(decision.span_attributes())
         details["route"] = decision
         plan = self.router.plan(decision, masked_request)
         errors: list[str] = []
@@ -260,30 +264,19 @@ class Mesh:
         chunk raises, because the consumer has already seen part of the answer.
         """
         target = attempt.target
-        model_name = target.model_name or target.name
-        attributes = {
-            GenAI.OPERATION_NAME: "chat",
-            GenAI.PROVIDER_NAME: target.provider,
-            GenAI.REQUEST_MODEL: model_name,
-            GenAI.REQUEST_MAX_TOKENS: request.params.max_tokens,
-            GenAI.REQUEST_TEMPERATURE: request.params.temperature,
-            MeshAttr.ROUTE_TARGET: target.name,
-            MeshAttr.ATTEMPT: attempt.number,
-        }
-        with step_span(f"chat {model_name}", kind=SpanKind.CLIENT, attributes=attributes) as span:
+        name = model_name(target)
+        attributes = attempt_attributes(attempt, request)
+        with step_span(f"chat {name}", kind=SpanKind.CLIENT, attributes=attributes) as span:
             reservation = yield Call(self.usage.reserve, (request, target), blocking=True)
-            model = _bind(target.model, masked_request)
-            call_kwargs = _call_kwargs(masked_request)
             started = time.perf_counter()
             try:
                 if streaming:
+                    model, call_kwargs = model_stream(attempt, masked_request)
                     masked_answer, restored_text, restored_count = yield from self._stream_model(
                         model, masked_request, call_kwargs, request.tenant, session
                     )
                 else:
-                    masked_answer = yield Call(
-                        model.invoke, (masked_request.messages,), call_kwargs, afn=model.ainvoke, blocking=True
-                    )
+                    masked_answer = yield model_call(attempt, masked_request)
                     restored_text, restored_count = "", 0
             except Exception as exc:
                 error = exc.error if isinstance(exc, _StreamStarted) else exc
@@ -301,7 +294,7 @@ class Mesh:
                 consumed = None
                 if isinstance(exc, _StreamStarted):
                     # The provider produced part of an answer: count it as an estimate.
-                    partial = self.usage.count_tokens(exc.partial_text, model=model_name)
+                    partial = self.usage.count_tokens(exc.partial_text, model=name)
                     consumed = TokenUsage(
                         input_tokens=reservation.prompt_tokens, output_tokens=partial.tokens, estimated=True
                     )
@@ -311,7 +304,7 @@ class Mesh:
                 return exc
             plan.record_success(attempt, time.perf_counter() - started)
 
-            streamed_text = _text(masked_answer) if streaming else None
+            streamed_text = message_text(masked_answer) if streaming else None
             record = yield Call(
                 self.usage.settle,
                 (reservation, request, target, masked_answer),
@@ -319,16 +312,13 @@ class Mesh:
                 blocking=True,
             )
             details["usage"] = record
-            span.set_attribute(GenAI.RESPONSE_MODEL, _response_model(masked_answer) or model_name)
+            span.set_attributes(answer_attributes(masked_answer, target))
             span.set_attribute(GenAI.USAGE_INPUT_TOKENS, record.usage.input_tokens)
             span.set_attribute(GenAI.USAGE_OUTPUT_TOKENS, record.usage.output_tokens)
             span.set_attribute(GenAI.USAGE_CACHE_READ_INPUT_TOKENS, record.usage.cache_read_tokens)
             span.set_attribute(MeshAttr.USAGE_ESTIMATED, record.usage.estimated)
             if record.cost_usd is not None:
                 span.set_attribute(MeshAttr.USAGE_COST_USD, record.cost_usd)
-            finish = masked_answer.response_metadata.get("finish_reason")
-            if finish:
-                span.set_attribute(GenAI.RESPONSE_FINISH_REASONS, [str(finish)])
             return masked_answer, restored_text, restored_count
 
     def _stream_model(
@@ -353,14 +343,14 @@ class Mesh:
                 if chunk is END_OF_STREAM:
                     break
                 whole = chunk if whole is None else whole + chunk
-                text = restorer.feed(_text(chunk))
+                text = restorer.feed(message_text(chunk))
                 if text or chunk.usage_metadata or chunk.tool_call_chunks:
                     restored_parts.append(text)
                     emitted = True
                     yield Emit(AIMessageChunk(content=text, id=chunk.id))
         except Exception as exc:
             if emitted:
-                partial = _text(whole) if whole is not None else ""
+                partial = message_text(whole) if whole is not None else ""
                 raise _StreamStarted(exc, partial) from exc
             raise
         tail = restorer.flush()
@@ -382,7 +372,8 @@ class Mesh:
     ) -> Generator[Any, Any, tuple[AIMessage, int]]:
         with step_span("apply_guardrail output", attributes={MeshAttr.STEP: "guard_output"}):
             report = yield Call(self.guardrails.check_output, (masked_answer,), {"context": context}, blocking=True)
-        _raise_if_blocked(report, "output")
+        if report.blocked:
+            raise blocked_error(report, "output")
         with step_span("mesh.restore", attributes={MeshAttr.STEP: "restore"}) as span:
             restored, count = yield Call(
                 self.redactor.restore_message,
@@ -395,22 +386,10 @@ class Mesh:
 
     def _restore_stream_from_text(self, answer: AIMessage, tenant: str, session: str) -> Generator[Any, Any, _Restored]:
         restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
-        text = restorer.feed(_text(answer)) + restorer.flush()
+        text = restorer.feed(message_text(answer)) + restorer.flush()
         if text:
             yield Emit(AIMessageChunk(content=text))
         return _Restored(text, restorer.restored)
-
-    def _validate(self, request: MeshRequest) -> None:
-        self.settings.check_tenant(request.tenant)
-        total = sum(len(_text(message)) for message in request.messages)
-        if total > self.settings.max_input_chars:
-            raise InvalidInputError(
-                f"request of {total} characters exceeds max_input_chars={self.settings.max_input_chars}; "
-                "shorten the messages or raise max_input_chars in mesh.yaml",
-                details={"chars": total, "max_input_chars": self.settings.max_input_chars},
-            )
-        if not any(_text(message).strip() for message in request.messages):
-            raise InvalidInputError("every message in the request is empty; send at least one non-empty message")
 
 
 class _StreamStarted(Exception):
@@ -431,75 +410,6 @@ class _Restored:
     def __init__(self, text: str, count: int) -> None:
         self.text = text
         self.count = count
-
-
-def _raise_if_blocked(report: GuardReport, stage: str) -> None:
-    if not report.blocked:
-        return
-    verdict = next((v for v in report.verdicts if v.action.value == "block"), None)
-    reason = verdict.reason if verdict else "blocked"
-    guardrail = verdict.guardrail if verdict else "unknown"
-    raise GuardrailBlocked(
-        f"the {stage} guardrail {guardrail!r} blocked the request ({reason}); "
-        "rephrase the request or ask the operator to review the guardrail policy",
-        details={"stage": stage, "guardrail": guardrail, "reason": reason},
-    )
-
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
-
-
-def _system_prompt(messages: Sequence[BaseMessage]) -> str | None:
-    for message in messages:
-        if isinstance(message, SystemMessage):
-            return _text(message)
-    return None
-
-
-def _fingerprint(tenant: str, entities: Sequence[Entity]) -> str:
-    """Salted hash of the masked values, so cached answers about one person stay theirs."""
-    if not entities:
-        return ""
-    digest = hashlib.sha256(tenant.encode())
-    for label, value in sorted({(e.label, e.value) for e in entities}):
-        digest.update(b"\0" + label.encode() + b"\0" + value.encode())
-    return digest.hexdigest()[:32]
-
-
-def _or_nan(value: float | None) -> float:
-    return float("nan") if value is None else value
-
-
-def _bind(model: BaseChatModel, request: MeshRequest) -> Any:
-    if request.params.tools:
-        return model.bind_tools(request.params.tools)
-    return model
-
-
-def _call_kwargs(request: MeshRequest) -> dict[str, Any]:
-    params = request.params
-    kwargs: dict[str, Any] = {}
-    for name in ("temperature", "max_tokens", "top_p", "stop", "response_format"):
-        value = getattr(params, name)
-        if value is not None:
-            kwargs[name] = value
-    return kwargs
-
-
-def _response_model(message: AIMessage) -> str | None:
-    metadata = message.response_metadata or {}
-    value = metadata.get("model_name") or metadata.get("model")
-    return str(value) if value else None
 
 
 def _open_stream(

@@ -77,6 +77,9 @@ class ModelParams(BaseModel):
         default_factory=list, description="Tool definitions in OpenAI JSON-schema form."
     )
     response_format: dict[str, Any] | str | None = None
+    tool_choice: dict[str, Any] | str | None = Field(
+        default=None, description="'auto', 'any', 'none', a tool name, or a provider's tool_choice object."
+    )
 
 
 class MeshRequest(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 
+from mesh_agents.tracing.spans import Mesh as MeshAttr
 from mesh_agents.types import MeshRequest
 
 __all__ = [
@@ -154,17 +155,17 @@ class RouteDecision:
         """
         rows = self.explanation.get("candidates", [])
         attributes: dict[str, Any] = {
-            "mesh.route.target": self.chosen,
-            "mesh.route.candidates": list(self.ranked),
-            "mesh.route.policies": list(self.explanation.get("policies", [])),
-            "mesh.route.removed": [f"{row['target']}={row['removed_by']}" for row in rows if row.get("removed_by")],
-            "mesh.route.explanation": json.dumps(self.explanation, sort_keys=True, default=str),
+            MeshAttr.ROUTE_TARGET: self.chosen,
+            MeshAttr.ROUTE_CANDIDATES: list(self.ranked),
+            MeshAttr.ROUTE_POLICIES: list(self.explanation.get("policies", [])),
+            MeshAttr.ROUTE_REMOVED: [f"{row['target']}={row['removed_by']}" for row in rows if row.get("removed_by")],
+            MeshAttr.ROUTE_EXPLANATION: json.dumps(self.explanation, sort_keys=True, default=str),
         }
         if self.route is not None:
-            attributes["mesh.route.name"] = self.route
+            attributes[MeshAttr.ROUTE_NAME] = self.route
             distance = self.explanation.get("route_distance")
             if distance is not None:
-                attributes["mesh.route.distance"] = float(distance)
+                attributes[MeshAttr.ROUTE_DISTANCE] = float(distance)
         return attributes
 
 

@@ -99,17 +99,22 @@ def target_from_model(name: str, model: BaseChatModel, **metadata: Any) -> Targe
 
 
 def target_from_settings(name: str, settings: TargetSettings) -> Target:
-    """Resolve a target declared in settings through langchain's ``init_chat_model``.
+    """Resolve a target declared in settings: ``standin[:name]`` offline, else through ``init_chat_model``.
 
     Raises:
         MissingExtraError: the ``langchain`` package is not installed.
         ConfigurationError: the provider string cannot be resolved; the message names it.
     """
+    provider_hint, _, bare_name = settings.model.partition(":")
+    if provider_hint == "standin":
+        # The offline stand-in needs no provider package, so mesh.yaml can declare it too.
+        from mesh_agents.models.providers import resolve_model
+
+        return _target(name, resolve_model(settings.model), settings, "standin", bare_name or "standin")
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:
         raise MissingExtraError("langchain", "providers") from exc
-    provider_hint, _, bare_name = settings.model.partition(":")
     try:
         model = init_chat_model(settings.model, **settings.init_kwargs)
     except ImportError as exc:
@@ -129,12 +134,16 @@ def target_from_settings(name: str, settings: TargetSettings) -> Target:
             f"target {name!r}: {settings.model!r} did not resolve to a chat model; use 'provider:model'",
             details={"target": name, "model": settings.model},
         )
+    return _target(name, model, settings, provider_hint if bare_name else None, bare_name or settings.model)
+
+
+def _target(name: str, model: BaseChatModel, settings: TargetSettings, provider: str | None, model_name: str) -> Target:
     per_token = 1_000_000
     return target_from_model(
         name,
         model,
-        provider=settings.provider or (provider_hint if bare_name else None),
-        model_name=settings.model_name or (bare_name or settings.model),
+        provider=settings.provider or provider,
+        model_name=settings.model_name or model_name,
         context_window=settings.context_window,
         capabilities=settings.capabilities,
         tags=settings.tags,

@@ -69,6 +69,12 @@ class Mesh:
     BUDGET_REMAINING_COST = "mesh.budget.remaining_cost_usd"
     BUDGET_REMAINING_REQUESTS = "mesh.budget.remaining_requests"
     ATTEMPT = "mesh.attempt"
+    ATTEMPT_RETRY = "mesh.attempt.retry"
+    ATTEMPT_FALLBACK = "mesh.attempt.fallback"
+    ROUTE_POLICIES = "mesh.route.policies"
+    ROUTE_REMOVED = "mesh.route.removed"
+    ROUTE_EXPLANATION = "mesh.route.explanation"
+    ROUTE_DISTANCE = "mesh.route.distance"
     ERROR_CODE = "mesh.error.code"
 
 

@@ -440,6 +440,42 @@ class UsageTracker:
             )
         return rows
 
+    def fraction_used(self, tenant: str) -> float:
+        """Return the used share of the tenant's tightest tenant-wide budget, 0 to 1 (above 1 when overrun).
+
+        Held reservations count as used. Budgets per user, agent, session, run or model
+        are left out because they depend on who asks. Returns 0.0 without such a budget.
+        """
+        usage = self._usage_settings(tenant)
+        now = time.time()
+        applied = [
+            apply_budget(
+                budget,
+                prefix=usage.key_prefix,
+                tenant=tenant,
+                subject=tenant,
+                now=now,
+                grace_s=usage.reservation_ttl_s,
+            )
+            for budget in usage.budgets
+            if budget.per == "tenant"
+        ]
+        if not applied:
+            return 0.0
+        spent = self.store.usage([a.key for a in applied])
+        fraction = 0.0
+        for a in applied:
+            values = spent.get(a.key, {})
+            pairs = (
+                (a.budget.max_tokens, values.get("tokens", 0) + values.get("held_tokens", 0)),
+                (a.budget.max_cost_usd, (values.get("cost", 0) + values.get("held_cost", 0)) / 1e9),
+                (a.budget.max_requests, values.get("requests", 0)),
+            )
+            for limit, used in pairs:
+                if limit:
+                    fraction = max(fraction, used / limit)
+        return fraction
+
     # Helpers.
 
     def _applied_budgets(

@@ -232,3 +232,55 @@ def test_stream_cut_off_is_counted_not_retried(model: RecordingModel) -> None:
     [row] = mesh.usage.report(by="target")
     assert row["failed"] == 1
     assert row["output_tokens"] > 0
+
+
+class HangingModel(RecordingModel):
+    """Blocks until the test releases it, as a provider that stopped answering would."""
+
+    release: Any = None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.seen.append(list(messages))
+        self.release.wait(timeout=30)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="too late"))])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_attempt_timeout_falls_back(model: RecordingModel, asynchronous: bool) -> None:
+    import threading
+
+    hanging = HangingModel(seen=[], release=threading.Event())
+    settings = MeshSettings(routing={"timeout_s": 0.2, "max_retries": 0, "backoff_base_s": 0.0})
+    mesh = Mesh(settings, targets={"hanging": hanging, "small": model})
+    request = _request("Summarise the change freeze policy.", model="hanging", cache_control=CacheControl.NO_CACHE)
+    try:
+        result = asyncio.run(mesh.ainvoke(request)) if asynchronous else mesh.invoke(request)
+    finally:
+        hanging.release.set()
+    assert result.target == "small"
+    assert result.details["failed_attempts"] == [{"target": "hanging", "error": "TimeoutError"}]
+
+
+def test_tool_choice_reaches_bind_tools(mesh: Mesh) -> None:
+    from mesh_agents.pipeline import model_call
+    from mesh_agents.routing.base import Attempt, Target
+
+    bound: dict[str, Any] = {}
+
+    class ToolModel(RecordingModel):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            bound.update(kwargs, tools=tools)
+            return self
+
+    tool = {"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}
+    request = _request("Where is order 1234?", params={"tools": [tool], "tool_choice": "lookup_order"})
+    model_call(Attempt(target=Target(name="t", model=ToolModel(seen=[])), number=1), request)
+    assert bound["tool_choice"] == "lookup_order"
+    assert bound["tools"] == [tool]

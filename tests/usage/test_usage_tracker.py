@@ -348,3 +348,21 @@ def test_unpriced_model_under_token_budget_settles(tracker_factory):
     [row] = tracker.remaining(request, target)
     assert row["tokens"] == 33
     assert row["held_tokens"] == 0
+
+
+def test_fraction_used_follows_tenant_budget(tracker_factory):
+    tracker = tracker_factory(budgets=[{"per": "tenant", "window": "day", "max_tokens": 1000}])
+    request = make_request(max_tokens=100)
+    target = make_target()
+    assert tracker.fraction_used("acme") == 0.0
+    reservation = tracker.reserve(request, target)
+    held = tracker.fraction_used("acme")
+    assert 0.1 <= held <= 0.5
+    message = AIMessage(content="ok", usage_metadata=_usage(150, 50))
+    tracker.settle(reservation, request, target, message)
+    assert tracker.fraction_used("acme") == pytest.approx(0.2)
+    assert tracker.fraction_used("globex") == 0.0
+
+
+def test_fraction_used_without_budget_is_zero(tracker_factory):
+    assert tracker_factory().fraction_used("acme") == 0.0
