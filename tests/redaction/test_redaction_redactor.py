@@ -332,3 +332,17 @@ def test_import_loads_no_model_or_redis() -> None:
     code = "import sys, mesh_agents.redaction; print(sorted({'torch', 'gliner', 'redis'} & set(sys.modules)))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert output.stdout.strip() == "[]"
+
+
+def test_detector_value_replaced_by_text() -> None:
+    class Sloppy:
+        name = "sloppy"
+
+        def detect(self, text: str, labels: Sequence[str] | None = None) -> list[Entity]:
+            start = text.find("Anna")
+            return [Entity("person", start, start + 4, 0.8, self.name, "")]
+
+    redactor = Redactor(MeshSettings(), detectors=[Sloppy()])
+    result = redactor.mask_text(TEXT, tenant="acme", session="s1")
+    assert result.entities[0].value == "Anna"
+    assert redactor.restore_text(result.text, tenant="acme", session="s1") == (TEXT, 1)
