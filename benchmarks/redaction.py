@@ -125,6 +125,7 @@ def bench_gliner(texts: list[str], workdir: Path, count: int, device: str) -> li
                 "texts": len(sample),
             }
         )
+        print(f"  batch {batch_size}: {len(sample) / elapsed:.2f} texts/s", file=sys.stderr, flush=True)
     return results
 
 

@@ -10,6 +10,7 @@ from mesh_agents.redaction.memory import MemoryVault
 from mesh_agents.redaction.patterns import PatternDetector
 from mesh_agents.redaction.placeholders import StreamRestorer
 from mesh_agents.redaction.redactor import Redactor
+from mesh_agents.redaction.redis import RedisVault
 from mesh_agents.redaction.schema import GlinerSettings, RedactionAction, RedactionSettings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "RedactionAction",
     "RedactionSettings",
     "Redactor",
+    "RedisVault",
     "StreamRestorer",
     "Vault",
 ]

@@ -10,6 +10,7 @@ messages, and restores the same, including a stream of chunks.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -261,7 +262,8 @@ class Redactor:
                     entity_placeholders.append(placeholder)
                     replacements.append(_Replacement(entity.start, entity.end, placeholder))
                 elif action is RedactionAction.HASH:
-                    digest = hmac.new(hash_key, entity.value.encode(), hashlib.sha256).hexdigest()[:12]
+                    value = entity.value.encode("utf-8", "surrogatepass")
+                    digest = hmac.new(hash_key, value, hashlib.sha256).hexdigest()[:12]
                     entity_placeholders.append(None)
                     replacements.append(_Replacement(entity.start, entity.end, f"[{tag}:{digest}]"))
                 else:
@@ -335,10 +337,11 @@ class Redactor:
             if not (0 <= entity.start < entity.end <= len(text)):
                 logger.warning("detector %s returned an entity outside the text; ignored", entity.detector)
                 continue
-            value = entity.value or text[entity.start : entity.end]
+            value = text[entity.start : entity.end]
             if value.casefold() in allowed or any(p.fullmatch(value) for p in patterns):
                 continue
-            kept.append(entity)
+            # The vault keeps the text itself, whatever value a detector reported, so restoring is exact.
+            kept.append(entity if entity.value == value else dataclasses.replace(entity, value=value))
         return merge_entities(kept)
 
     def _lookup(self, tenant: str, session: str) -> Lookup:

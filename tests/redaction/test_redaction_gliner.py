@@ -179,3 +179,32 @@ def test_blank_texts_skip_model(tiny_gliner: Path) -> None:
     detector = GlinerDetector(settings_for(tiny_gliner), model=spy)
     assert detector.detect_many(["", "  \n"]) == [[], []]
     assert spy.calls == []
+
+
+def test_eval_cli_runs_gliner(tiny_gliner: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mesh_agents.cli.main import app
+
+    dev_set = Path(__file__).parents[1] / "data" / "redaction" / "dev.jsonl"
+    sample = tmp_path / "sample.jsonl"
+    sample.write_text("".join(dev_set.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
+    command = ["eval", "pii", str(sample), "--detectors", "all", "--gliner-model", str(tiny_gliner), "--json"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    labels = json.loads(result.stdout)["labels"]
+    assert {"person", "address", "email", "iban"} <= set(labels)
+
+
+def test_eval_cli_unloadable_model_is_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mesh_agents.cli.main import app
+
+    dev_set = Path(__file__).parents[1] / "data" / "redaction" / "dev.jsonl"
+    command = ["eval", "pii", str(dev_set), "--detectors", "gliner", "--gliner-model", str(tmp_path / "absent")]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert "cannot load the GLiNER model" in result.output

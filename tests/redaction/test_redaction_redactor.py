@@ -303,3 +303,46 @@ def test_national_id_kinds_per_policy() -> None:
         RedactionSettings(national_ids=["xx.id"])
     with pytest.raises(ValueError, match="unknown phone region 'XX'"):
         RedactionSettings(phone_regions=["xx"])
+
+
+def test_public_names_pinned() -> None:
+    import mesh_agents.redaction as redaction
+
+    assert sorted(redaction.__all__) == [
+        "BatchDetector",
+        "Detector",
+        "Entity",
+        "GlinerSettings",
+        "MaskResult",
+        "MemoryVault",
+        "PatternDetector",
+        "RedactionAction",
+        "RedactionSettings",
+        "Redactor",
+        "RedisVault",
+        "StreamRestorer",
+        "Vault",
+    ]
+
+
+def test_import_loads_no_model_or_redis() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mesh_agents.redaction; print(sorted({'torch', 'gliner', 'redis'} & set(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert output.stdout.strip() == "[]"
+
+
+def test_detector_value_replaced_by_text() -> None:
+    class Sloppy:
+        name = "sloppy"
+
+        def detect(self, text: str, labels: Sequence[str] | None = None) -> list[Entity]:
+            start = text.find("Anna")
+            return [Entity("person", start, start + 4, 0.8, self.name, "")]
+
+    redactor = Redactor(MeshSettings(), detectors=[Sloppy()])
+    result = redactor.mask_text(TEXT, tenant="acme", session="s1")
+    assert result.entities[0].value == "Anna"
+    assert redactor.restore_text(result.text, tenant="acme", session="s1") == (TEXT, 1)
