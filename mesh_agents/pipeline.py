@@ -80,6 +80,17 @@ def validate_request(settings: MeshSettings, request: MeshRequest) -> None:
         )
     if not any(message_text(message).strip() for message in request.messages):
         raise InvalidInputError("every message in the request is empty; send at least one non-empty message")
+    for index, message in enumerate(request.messages):
+        text = message_text(message)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # Only the position is named: the text around it may be personal data.
+            raise InvalidInputError(
+                f"message {index} contains an unpaired surrogate (U+{ord(text[exc.start]):04X}) at character "
+                f"{exc.start}, which is not valid Unicode text; decode the input as UTF-8 before sending it",
+                details={"message": index, "position": exc.start},
+            ) from None
 
 
 def blocked_error(report: GuardReport, stage: str) -> GuardrailBlocked:

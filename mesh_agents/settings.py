@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -28,7 +29,7 @@ from mesh_agents.tracing.schema import TracingSettings
 from mesh_agents.types import validate_identifier
 from mesh_agents.usage.schema import UsageSettings
 
-__all__ = ["MeshSettings", "TenantSettings", "load_settings"]
+__all__ = ["MeshSettings", "TenantSettings", "describe_errors", "load_settings"]
 
 _CAPABILITIES = ("redaction", "cache", "routing", "usage", "guardrails")
 
@@ -94,8 +95,31 @@ class MeshSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = getattr(settings_cls, "config_file", None) or Path(os.environ.get("MESH_CONFIG", "mesh.yaml"))
-        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+        try:
+            yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigurationError(
+                f"invalid YAML in settings file {str(path)!r}{where}: {problem}; fix the file or point "
+                "MESH_CONFIG at another one"
+            ) from exc
         return (init_settings, env_settings, yaml_source)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            # Only the scheme is shown: the rest of a URL can carry a password.
+            scheme = value.split("://", 1)[0] if "://" in value else "no scheme"
+            raise ValueError(
+                f"redis_url must start with redis://, rediss:// or unix:// (got {scheme}); "
+                "for example redis://localhost:6379/0"
+            )
+        return value
 
     def check_tenant(self, tenant: str) -> None:
         """Raise InvalidInputError if tenants are configured and ``tenant`` is not one."""
@@ -121,7 +145,9 @@ class MeshSettings(BaseSettings):
                 try:
                     update[capability] = type(base).model_validate(merged)
                 except ValidationError as exc:
-                    raise ConfigurationError(f"invalid {capability} settings for tenant {tenant!r}: {exc}") from exc
+                    raise ConfigurationError(
+                        f"invalid {capability} settings for tenant {tenant!r}: {describe_errors(exc)}"
+                    ) from exc
         return self.model_copy(update=update)
 
 
@@ -142,4 +168,17 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     try:
         return settings_cls(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid mesh settings: {exc}") from exc
+        raise ConfigurationError(f"invalid mesh settings: {describe_errors(exc)}") from exc
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Summarise a validation error as ``field: problem`` pairs, without the input values.
+
+    Input values are left out because a settings value can be a secret (a Redis URL
+    with a password) and a request field can be prompt text.
+    """
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in item["loc"]) or "value"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)

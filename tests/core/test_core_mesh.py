@@ -284,3 +284,10 @@ def test_tool_choice_reaches_bind_tools(mesh: Mesh) -> None:
     model_call(Attempt(target=Target(name="t", model=ToolModel(seen=[])), number=1), request)
     assert bound["tool_choice"] == "lookup_order"
     assert bound["tools"] == [tool]
+
+
+def test_unpaired_surrogate_is_invalid_input(mesh: Mesh, model: RecordingModel) -> None:
+    with pytest.raises(InvalidInputError, match="unpaired surrogate") as caught:
+        mesh.invoke(_request("hi \ud800 there"))
+    assert "there" not in str(caught.value)
+    assert model.seen == []

@@ -73,3 +73,24 @@ def test_load_settings_leaves_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert MeshSettings().max_input_chars != 777
     copied = settings.for_tenant("acme")
     assert copied.max_input_chars == 777
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "broken.yaml"
+    config.write_text("cache:\n  distance_threshold: 0.1\ntenants: [\n")
+    with pytest.raises(ConfigurationError, match=r"broken\.yaml.*line \d+"):
+        load_settings(config)
+
+
+def test_malformed_redis_url_hides_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_REDIS_URL", "http://user:s3cret-pass@cache.internal:6379")
+    with pytest.raises(ConfigurationError, match="redis_url") as caught:
+        load_settings()
+    assert "s3cret-pass" not in str(caught.value)
+
+
+def test_invalid_tenant_override_hides_values() -> None:
+    settings = MeshSettings(tenants={"acme": {"cache": {"distance_threshold": "very-secret-value"}}})
+    with pytest.raises(ConfigurationError, match="cache settings for tenant 'acme'") as caught:
+        settings.for_tenant("acme")
+    assert "very-secret-value" not in str(caught.value)
