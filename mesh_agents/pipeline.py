@@ -21,7 +21,7 @@ from mesh_agents.redaction.base import Entity
 from mesh_agents.routing.base import Attempt, Target
 from mesh_agents.tracing import GenAI
 from mesh_agents.tracing import Mesh as MeshAttr
-from mesh_agents.types import MeshRequest
+from mesh_agents.types import MeshRequest, message_text
 
 if TYPE_CHECKING:
     from mesh_agents.settings import MeshSettings
@@ -39,20 +39,6 @@ __all__ = [
     "system_prompt",
     "validate_request",
 ]
-
-
-def message_text(message: BaseMessage) -> str:
-    """Return the text of a message, joining text blocks of multi-part content."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
 
 
 def system_prompt(messages: Sequence[BaseMessage]) -> str | None:

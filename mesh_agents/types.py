@@ -21,6 +21,7 @@ __all__ = [
     "MeshResult",
     "ModelParams",
     "Source",
+    "message_text",
     "validate_identifier",
 ]
 
@@ -41,6 +42,20 @@ def validate_identifier(kind: str, value: str) -> str:
             f"invalid {kind} id {shown!r}: use 1 to 128 letters, digits or '_.:@-', starting with a letter or digit"
         )
     return value
+
+
+def message_text(message: BaseMessage) -> str:
+    """Return the text of a message, joining the text blocks of multi-part content."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
 
 
 class Source(enum.StrEnum):

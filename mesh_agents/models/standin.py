@@ -43,6 +43,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
 from mesh_agents.errors import ConfigurationError
+from mesh_agents.types import message_text
 
 __all__ = ["STANDIN_NOTE", "StandInChatModel", "count_tokens", "message_tokens"]
 
@@ -117,7 +118,7 @@ def message_tokens(messages: Sequence[BaseMessage]) -> int:
     """Count the prompt tokens of a chat request the way OpenAI bills cl100k chat models."""
     total = _REPLY_PRIMING_TOKENS
     for message in messages:
-        total += _TOKENS_PER_MESSAGE + count_tokens(message.type) + count_tokens(_text(message))
+        total += _TOKENS_PER_MESSAGE + count_tokens(message.type) + count_tokens(message_text(message))
         if message.name:
             total += _TOKENS_PER_NAME + count_tokens(message.name)
         if isinstance(message, AIMessage):
@@ -278,19 +279,6 @@ class StandInChatModel(BaseChatModel):
         return (self.latency_ms + output * self.ms_per_output_token) / 1000
 
 
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
-
-
 def _metadata(model_name: str, finish_reason: str) -> dict[str, Any]:
     return {
         "model_name": model_name,
@@ -312,7 +300,7 @@ def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
 def _message_id(messages: Sequence[BaseMessage], model_name: str) -> str:
     digest = hashlib.sha256(model_name.encode())
     for message in messages:
-        digest.update(b"\0" + message.type.encode() + b"\0" + _text(message).encode())
+        digest.update(b"\0" + message.type.encode() + b"\0" + message_text(message).encode())
     return "standin-" + digest.hexdigest()[:24]
 
 
@@ -351,15 +339,15 @@ def _last_turn(messages: Sequence[BaseMessage]) -> tuple[HumanMessage | None, li
 
 def _reply_text(messages: Sequence[BaseMessage]) -> str:
     human, results = _last_turn(messages)
-    question = _text(human) if human is not None else _text(messages[-1])
+    question = message_text(human) if human is not None else message_text(messages[-1])
     lang = _language(question)
     templates = _TEMPLATES[lang]
     if results:
         result = results[-1]
-        parts = [templates["tool"].format(tool=result.name or "lookup", result=_snippet(_text(result)))]
+        parts = [templates["tool"].format(tool=result.name or "lookup", result=_snippet(message_text(result)))]
     else:
         parts = [templates["answer"].format(snippet=_snippet(question))]
-    context = [_text(m) for m in messages if not isinstance(m, SystemMessage)]
+    context = [message_text(m) for m in messages if not isinstance(m, SystemMessage)]
     values = _placeholders(context)
     if values:
         parts.append(templates["details"].format(values=", ".join(values)))
@@ -373,7 +361,7 @@ def _tool_call(messages: Sequence[BaseMessage], tools: list[dict[str, Any]], too
     human, results = _last_turn(messages)
     if human is None or results:
         return None
-    question = _text(human)
+    question = message_text(human)
     tool = _choose_tool(tools, tool_choice, question)
     name = tool["function"]["name"]
     args = _arguments(tool["function"].get("parameters") or {}, question)
@@ -437,10 +425,10 @@ def _chunks(message: AIMessage) -> Iterator[tuple[ChatGenerationChunk, int]]:
         yield ChatGenerationChunk(message=chunk), 0
     else:
         encoding = _encoding()
-        tokens = encoding.encode(_text(message), disallowed_special=())
+        tokens = encoding.encode(message_text(message), disallowed_special=())
         # Decoding whole token groups can split a multi-byte character, so cut the text
         # at the decoded prefix lengths instead.
-        text = _text(message)
+        text = message_text(message)
         start = 0
         for end_token in range(_TOKENS_PER_CHUNK, len(tokens) + _TOKENS_PER_CHUNK, _TOKENS_PER_CHUNK):
             prefix = encoding.decode(tokens[: min(end_token, len(tokens))])
