@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,21 @@ class RedisCacheBackend:
     def _key(self, entry_id: str) -> str:
         return f"{self.index_name}:{entry_id}"
 
+    @staticmethod
+    def _fields(scope: CacheScope, record: CacheRecord, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
+        return {
+            "entry_id": record.entry_id,
+            "prompt": record.prompt,
+            "response": json.dumps(record.message),
+            "prompt_vector": np.asarray(vector, dtype=np.float32).tobytes(),
+            "inserted_at": record.created_at,
+            "updated_at": record.created_at,
+            "metadata": json.dumps({"target": record.target, "expires_at": record.expires_at}),
+            "scope": scope.digest(),
+            "tenant": scope.tenant,
+            "tags": ",".join(record.tags),
+        }
+
     # The CacheBackend protocol.
 
     def get(self, scope: CacheScope, entry_id: str) -> CacheRecord | None:
@@ -152,24 +167,32 @@ class RedisCacheBackend:
     def put(self, scope: CacheScope, record: CacheRecord, vector: npt.NDArray[np.float32]) -> str:
         cache = self._semantic_cache()
         ttl = None if record.expires_at is None else max(1, round(record.expires_at - time.time()))
-        data = {
-            "entry_id": record.entry_id,
-            "prompt": record.prompt,
-            "response": json.dumps(record.message),
-            "prompt_vector": np.asarray(vector, dtype=np.float32).tobytes(),
-            "inserted_at": record.created_at,
-            "updated_at": record.created_at,
-            "metadata": json.dumps({"target": record.target, "expires_at": record.expires_at}),
-            "scope": scope.digest(),
-            "tenant": scope.tenant,
-            "tags": ",".join(record.tags),
-        }
+        data = self._fields(scope, record, vector)
         key = self._key(record.entry_id)
         with _translate_errors(self.redis_url):
             # Remove the old hash first so a replaced entry loses its old expiry and fields.
             cache.index.client.delete(key)
             cache.index.load([data], keys=[key], ttl=ttl)
         return record.entry_id
+
+    def put_many(
+        self, scope: CacheScope, records: Sequence[CacheRecord], vectors: npt.NDArray[np.float32], *, batch: int = 1000
+    ) -> int:
+        """Store many entries of one scope in pipelined batches, for warm-up and benchmarks; return the count."""
+        cache = self._semantic_cache()
+        client = cache.index.client
+        now = time.time()
+        with _translate_errors(self.redis_url):
+            for start in range(0, len(records), batch):
+                pipe = client.pipeline(transaction=False)
+                for record, vector in zip(records[start : start + batch], vectors[start : start + batch], strict=True):
+                    key = self._key(record.entry_id)
+                    pipe.delete(key)
+                    pipe.hset(key, mapping=self._fields(scope, record, vector))
+                    if record.expires_at is not None:
+                        pipe.expire(key, max(1, round(record.expires_at - now)))
+                pipe.execute()
+        return len(records)
 
     def delete(self, *, tenant: str, tag: str | None = None, entry_id: str | None = None) -> int:
         from redisvl.query import FilterQuery
