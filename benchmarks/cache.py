@@ -25,6 +25,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -129,13 +130,21 @@ def bench_backend(name: str, sizes: Sequence[int], lookups: int, redis_url: str 
 
         for request in requests[:10]:
             cache.lookup(request, scope)
-        lookup = percentiles(time_calls(lambda i: cache.lookup(requests[i], scope), lookups))
-        search = percentiles(time_calls(lambda i: backend.search(scope, queries[i], 4), lookups))
+        lookup = percentiles(time_calls(partial(_lookup, cache, scope, requests), lookups))
+        search = percentiles(time_calls(partial(_search, backend, scope, queries), lookups))
         results.append(
             {"backend": name, "entries": size, "lookup": lookup, "search": search, "bytes_per_entry": round(per_entry)}
         )
         print(json.dumps(results[-1]), flush=True)
     return results
+
+
+def _lookup(cache: SemanticCache, scope: CacheScope, requests: list[MeshRequest], index: int) -> Any:
+    return cache.lookup(requests[index], scope)
+
+
+def _search(backend: Any, scope: CacheScope, queries: npt.NDArray[np.float32], index: int) -> Any:
+    return backend.search(scope, queries[index], 4)
 
 
 def _redis_memory(backend: RedisCacheBackend) -> float:
