@@ -104,7 +104,7 @@ class SemanticCache:
         tenant's policy sets ``partition_by_user``.
         """
         policy = self._policy(request.tenant)
-        context = [message_to_dict(message) for message in request.messages[:-1]]
+        context = [_canonical(message) for message in request.messages[:-1]]
         params = request.params.model_dump(mode="json", exclude_none=True)
         payload = json.dumps({"params": params, "context": context}, sort_keys=True, default=str)
         params_hash = hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -330,6 +330,19 @@ def _message_text(message: BaseMessage) -> str:
             # Images and other blocks change the answer but not the text; key on their content.
             parts.append(json.dumps(block, sort_keys=True, default=str))
     return "\n".join(parts)
+
+
+def _canonical(message: BaseMessage) -> dict[str, Any]:
+    """The parts of a message that change an answer; ids, timestamps and provider metadata are left out."""
+    canonical: dict[str, Any] = {"type": message.type, "content": message.content}
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        canonical["tool_calls"] = [{"name": call["name"], "args": call["args"]} for call in tool_calls]
+    for name in ("name", "tool_call_id"):
+        value = getattr(message, name, None)
+        if value:
+            canonical[name] = value
+    return canonical
 
 
 def _entry_id(scope: CacheScope, prompt: str) -> str:
