@@ -378,11 +378,17 @@ def test_unreachable_redis_serves_a_miss(vectorizer: Any) -> None:
 def test_scope_ignores_message_ids_and_metadata() -> None:
     cache = SemanticCache(MeshSettings())
     first = MeshRequest(
-        messages=[AIMessage("Hello", id="run-1", response_metadata={"created": 1}), HumanMessage("Who approves travel?")],
+        messages=[
+            AIMessage("Hello", id="run-1", response_metadata={"created": 1}),
+            HumanMessage("Who approves travel?"),
+        ],
         tenant="acme",
     )
     second = MeshRequest(
-        messages=[AIMessage("Hello", id="run-2", response_metadata={"created": 2}), HumanMessage("Who approves travel?")],
+        messages=[
+            AIMessage("Hello", id="run-2", response_metadata={"created": 2}),
+            HumanMessage("Who approves travel?"),
+        ],
         tenant="acme",
     )
     changed = MeshRequest(messages=[AIMessage("Hi"), HumanMessage("Who approves travel?")], tenant="acme")
