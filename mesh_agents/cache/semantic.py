@@ -108,7 +108,7 @@ class SemanticCache:
         params = request.params.model_dump(mode="json", exclude_none=True)
         payload = json.dumps({"params": params, "context": context}, sort_keys=True, default=str)
         params_hash = hashlib.sha256(payload.encode()).hexdigest()[:32]
-        namespace = request.user or "" if policy.partition_by_user else ""
+        namespace = (request.user or "") if policy.partition_by_user else ""
         return CacheScope(
             tenant=request.tenant,
             model=request.model or "auto",

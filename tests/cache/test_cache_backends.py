@@ -98,6 +98,13 @@ def test_scope_parts_each_prevent_a_hit(backend: Any, vectorizer: Any) -> None:
     assert not recall(cache, system, pii_fingerprint="fp1").hit
 
 
+def test_users_share_entries_unless_partitioned(backend: Any, vectorizer: Any) -> None:
+    cache = make_cache(backend, vectorizer)
+    remember(cache, ask("How do I reset my VPN password?", user="u1"), "Use the portal.")
+    assert recall(cache, ask("How do I reset my VPN password?", user="u2")).hit
+    assert recall(cache, ask("How do I reset my VPN password?")).hit
+
+
 def test_other_scope_entries_are_never_candidates(backend: Any, vectorizer: Any) -> None:
     # Fill another tenant's scope with vectors identical to the query: a post-filter
     # after a top-k search would see only those and miss; a pre-filtered search
