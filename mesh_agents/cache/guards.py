@@ -541,9 +541,9 @@ _GENERIC_WORDS = {
 # Near-identical: at least this share of the shorter request's content words occur in the other.
 _NEAR_IDENTICAL = 0.6
 # More added words than this read as background, not a narrower request.
-_MAX_ADDED_WORDS = 3
-# A swap of one word for one or two others changes a fact; more is rewording.
-_MAX_SWAPPED_WORDS = 3
+_MAX_ADDED_WORDS = 2
+# A swap of one word for another changes a fact; more is rewording.
+_MAX_SWAPPED_WORDS = 2
 
 
 def _edit_distance(first: str, second: str) -> int:
