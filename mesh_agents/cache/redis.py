@@ -2,8 +2,8 @@
 
 Layout: one search index (``CacheSettings.redis_index``) over hashes whose key is
 ``<index>:<entry id>``. The entry id hashes the scope with the prompt, and every read
-names its scope: ``get`` reads one key derived from the scope, and ``search`` is a
-KNN query whose pre-filter ``@scope:{<scope digest>}`` is evaluated inside the index
+names its scope. ``get`` reads one key derived from the scope. ``search`` is a KNN
+query whose pre-filter ``@scope:{<scope digest>}`` is evaluated inside the index
 before the nearest neighbours are chosen. An entry of another scope is therefore never
 a candidate, not merely dropped afterwards.
 
@@ -46,7 +46,7 @@ class RedisCacheBackend:
     Args:
         redis_url: Redis URL, such as ``redis://localhost:6379/0``.
         vectorizer: The embedding model whose vectors are stored. redisvl's
-            ``CustomVectorizer`` wraps it so the index knows its dimensions; the
+            ``CustomVectorizer`` wraps it so that the index gets its dimensions. The
             vectors themselves are computed by the caller, in batches.
         index_name: Name of the search index and prefix of its keys.
         ttl_s: Default entry lifetime in seconds, set as the Redis key expiry.
@@ -255,7 +255,7 @@ def _text(value: Any) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """Return the URL without its password, for messages."""
     if "@" in url:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

@@ -333,7 +333,7 @@ def _message_text(message: BaseMessage) -> str:
 
 
 def _canonical(message: BaseMessage) -> dict[str, Any]:
-    """The parts of a message that change an answer; ids, timestamps and provider metadata are left out."""
+    """Return the parts of a message that change an answer, without ids, timestamps or provider metadata."""
     canonical: dict[str, Any] = {"type": message.type, "content": message.content}
     tool_calls = getattr(message, "tool_calls", None)
     if tool_calls:

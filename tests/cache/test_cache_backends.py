@@ -106,8 +106,8 @@ def test_users_share_entries_unless_partitioned(backend: Any, vectorizer: Any) -
 
 
 def test_other_scope_entries_are_never_candidates(backend: Any, vectorizer: Any) -> None:
-    # Fill another tenant's scope with vectors identical to the query: a post-filter
-    # after a top-k search would see only those and miss; a pre-filtered search
+    # Fill another tenant's scope with vectors identical to the query. A post-filter
+    # after a top-k search would see only those and miss, while a pre-filtered search
     # returns this scope's single entry.
     vector = vectorizer.embed(["Where is the invoice?"])[0]
     mine = CacheScope(tenant="acme", model="auto", params_hash="p")
@@ -321,7 +321,7 @@ def test_put_many_stores_searchable_entries(backend: Any, vectorizer: Any) -> No
 
 
 class _KeywordVerifier:
-    """Accepts a candidate when both texts name the keyword; stands in for a cross-encoder."""
+    """Accepts a candidate when both texts name the keyword, in place of a cross-encoder."""
 
     name = "keyword"
 
