@@ -59,7 +59,8 @@ class CacheLookup:
         entry_id: Id of the served entry.
         target: Target that produced the cached answer.
         usage: The cached answer's original ``usage_metadata``, for cache-read accounting.
-        skipped: Why no lookup ran (``"disabled"``, ``"no-cache"``, ``"force-refresh"``).
+        skipped: Why no lookup ran (``"disabled"``, ``"no-cache"``, ``"force-refresh"``,
+            or ``"unavailable"`` when the backend could not be reached).
     """
 
     hit: bool

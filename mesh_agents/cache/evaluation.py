@@ -49,7 +49,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PairOutcome:
-    """How one pair fares independently of the threshold.
+    """The outcome of one pair, independent of the threshold.
 
     Attributes:
         kind: The pair's kind, such as ``paraphrase`` or ``negation``.
@@ -231,7 +231,7 @@ def calibration_table(outcomes: Sequence[PairOutcome]) -> list[CalibrationRow]:
 
 
 def _negative_rate(outcomes: Sequence[PairOutcome], threshold: float) -> float:
-    """The highest share of pairs served as hits among the kinds labelled ``different``."""
+    """Return the highest share of pairs served as hits among the kinds labelled ``different``."""
     totals: Counter[str] = Counter()
     hits: Counter[str] = Counter()
     for outcome in outcomes:

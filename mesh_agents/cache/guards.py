@@ -234,7 +234,7 @@ def _entities(text: str) -> set[str]:
 
 
 def _same_name(name: str, word: str) -> bool:
-    """Whether ``word`` is ``name`` inflected ("Nordics") or with two adjacent letters swapped ("Pyhton")."""
+    """Return whether ``word`` is ``name`` inflected ("Nordics") or with two adjacent letters swapped ("Pyhton")."""
     if name == word:
         return True
     shorter, longer = sorted((name, word), key=len)
@@ -251,8 +251,8 @@ def _entity_conflict(query: str, candidate: str) -> bool:
     candidate_words = _tokens(candidate)
     missing_in_candidate = {e for e in _entities(query) if not any(_same_name(e, w) for w in candidate_words)}
     missing_in_query = {e for e in _entities(candidate) if not any(_same_name(e, w) for w in query_words)}
-    # One side naming an entity the other lacks while the other names a new one is a swap;
-    # a name on one side only is often background that the other request leaves out.
+    # Each side naming an entity the other lacks is a swap. A name on one side only is
+    # often background that the other request leaves out, so it alone does not refuse.
     return bool(missing_in_candidate) and bool(missing_in_query)
 
 
@@ -393,7 +393,7 @@ def _time_expressions(text: str) -> set[str]:
         unit = _TIME_UNITS.get(token)
         if unit is None:
             continue
-        # The modifier stands before the unit in English and German, after it in French and Spanish.
+        # The modifier precedes the unit in English and German and follows it in French and Spanish.
         nearby = tokens[max(0, index - 2) : index] + tokens[index + 1 : index + 3]
         modifiers = {_TIME_MODIFIERS[t] for t in nearby if t in _TIME_MODIFIERS}
         if "que" in nearby and "viene" in tokens[index + 1 : index + 4]:
@@ -541,9 +541,9 @@ _GENERIC_WORDS = {
 # Near-identical: at least this share of the shorter request's content words occur in the other.
 _NEAR_IDENTICAL = 0.6
 # More added words than this read as background, not a narrower request.
-_MAX_ADDED_WORDS = 3
-# A swap of one word for one or two others changes a fact; more is rewording.
-_MAX_SWAPPED_WORDS = 3
+_MAX_ADDED_WORDS = 2
+# A swap of one word for another changes a fact; more is rewording.
+_MAX_SWAPPED_WORDS = 2
 
 
 def _edit_distance(first: str, second: str) -> int:
@@ -561,7 +561,7 @@ def _edit_distance(first: str, second: str) -> int:
 
 
 def _same_word(first: str, second: str) -> bool:
-    """Whether two words are equal up to inflection, accents or a typo ("contracts", "fur", "teh")."""
+    """Return whether two words are equal up to inflection, accents or a typo ("contracts", "für"/"fur")."""
     if first == second:
         return True
     if any(ch.isdigit() for ch in first + second):
@@ -640,7 +640,7 @@ class WordChangeGuard:
         return not self._synonyms(only_query, only_candidate)
 
     def _synonyms(self, first: list[str], second: list[str]) -> bool:
-        """Whether every word of the shorter list has a synonym in the longer one."""
+        """Return whether every word of the shorter list has a synonym in the longer one."""
         if self.vectorizer is None:
             return False
         shorter, longer = sorted((first, second), key=len)

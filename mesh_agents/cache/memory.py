@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,6 +123,12 @@ class MemoryCacheBackend:
                 oldest = next(iter(self._records))
                 self._remove(oldest)
             return record.entry_id
+
+    def put_many(self, scope: CacheScope, records: Sequence[CacheRecord], vectors: npt.NDArray[np.float32]) -> int:
+        """Store many entries of one scope, for warm-up and benchmarks; return the count."""
+        for record, vector in zip(records, vectors, strict=True):
+            self.put(scope, record, vector)
+        return len(records)
 
     def delete(self, *, tenant: str, tag: str | None = None, entry_id: str | None = None) -> int:
         with self._lock:

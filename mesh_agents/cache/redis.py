@@ -2,8 +2,8 @@
 
 Layout: one search index (``CacheSettings.redis_index``) over hashes whose key is
 ``<index>:<entry id>``. The entry id hashes the scope with the prompt, and every read
-names its scope: ``get`` reads one key derived from the scope, and ``search`` is a
-KNN query whose pre-filter ``@scope:{<scope digest>}`` is evaluated inside the index
+names its scope. ``get`` reads one key derived from the scope. ``search`` is a KNN
+query whose pre-filter ``@scope:{<scope digest>}`` is evaluated inside the index
 before the nearest neighbours are chosen. An entry of another scope is therefore never
 a candidate, not merely dropped afterwards.
 
@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ class RedisCacheBackend:
     Args:
         redis_url: Redis URL, such as ``redis://localhost:6379/0``.
         vectorizer: The embedding model whose vectors are stored. redisvl's
-            ``CustomVectorizer`` wraps it so the index knows its dimensions; the
+            ``CustomVectorizer`` wraps it so that the index gets its dimensions. The
             vectors themselves are computed by the caller, in batches.
         index_name: Name of the search index and prefix of its keys.
         ttl_s: Default entry lifetime in seconds, set as the Redis key expiry.
@@ -108,6 +108,21 @@ class RedisCacheBackend:
     def _key(self, entry_id: str) -> str:
         return f"{self.index_name}:{entry_id}"
 
+    @staticmethod
+    def _fields(scope: CacheScope, record: CacheRecord, vector: npt.NDArray[np.float32]) -> dict[str, Any]:
+        return {
+            "entry_id": record.entry_id,
+            "prompt": record.prompt,
+            "response": json.dumps(record.message),
+            "prompt_vector": np.asarray(vector, dtype=np.float32).tobytes(),
+            "inserted_at": record.created_at,
+            "updated_at": record.created_at,
+            "metadata": json.dumps({"target": record.target, "expires_at": record.expires_at}),
+            "scope": scope.digest(),
+            "tenant": scope.tenant,
+            "tags": ",".join(record.tags),
+        }
+
     # The CacheBackend protocol.
 
     def get(self, scope: CacheScope, entry_id: str) -> CacheRecord | None:
@@ -152,24 +167,32 @@ class RedisCacheBackend:
     def put(self, scope: CacheScope, record: CacheRecord, vector: npt.NDArray[np.float32]) -> str:
         cache = self._semantic_cache()
         ttl = None if record.expires_at is None else max(1, round(record.expires_at - time.time()))
-        data = {
-            "entry_id": record.entry_id,
-            "prompt": record.prompt,
-            "response": json.dumps(record.message),
-            "prompt_vector": np.asarray(vector, dtype=np.float32).tobytes(),
-            "inserted_at": record.created_at,
-            "updated_at": record.created_at,
-            "metadata": json.dumps({"target": record.target, "expires_at": record.expires_at}),
-            "scope": scope.digest(),
-            "tenant": scope.tenant,
-            "tags": ",".join(record.tags),
-        }
+        data = self._fields(scope, record, vector)
         key = self._key(record.entry_id)
         with _translate_errors(self.redis_url):
             # Remove the old hash first so a replaced entry loses its old expiry and fields.
             cache.index.client.delete(key)
             cache.index.load([data], keys=[key], ttl=ttl)
         return record.entry_id
+
+    def put_many(
+        self, scope: CacheScope, records: Sequence[CacheRecord], vectors: npt.NDArray[np.float32], *, batch: int = 1000
+    ) -> int:
+        """Store many entries of one scope in pipelined batches, for warm-up and benchmarks; return the count."""
+        cache = self._semantic_cache()
+        client = cache.index.client
+        now = time.time()
+        with _translate_errors(self.redis_url):
+            for start in range(0, len(records), batch):
+                pipe = client.pipeline(transaction=False)
+                for record, vector in zip(records[start : start + batch], vectors[start : start + batch], strict=True):
+                    key = self._key(record.entry_id)
+                    pipe.delete(key)
+                    pipe.hset(key, mapping=self._fields(scope, record, vector))
+                    if record.expires_at is not None:
+                        pipe.expire(key, max(1, round(record.expires_at - now)))
+                pipe.execute()
+        return len(records)
 
     def delete(self, *, tenant: str, tag: str | None = None, entry_id: str | None = None) -> int:
         from redisvl.query import FilterQuery
@@ -232,7 +255,7 @@ def _text(value: Any) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """Return the URL without its password, for messages."""
     if "@" in url:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

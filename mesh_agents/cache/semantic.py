@@ -19,7 +19,7 @@ from mesh_agents.cache.guards import first_refusal, normalize_text, select_guard
 from mesh_agents.cache.memory import MemoryCacheBackend
 from mesh_agents.cache.schema import CacheSettings
 from mesh_agents.embeddings import Vectorizer, default_vectorizer
-from mesh_agents.errors import InvalidInputError
+from mesh_agents.errors import BackendUnavailable, InvalidInputError
 from mesh_agents.tracing import Mesh as MeshAttr
 from mesh_agents.types import CacheControl, MeshRequest, ModelParams, validate_identifier
 
@@ -104,11 +104,11 @@ class SemanticCache:
         tenant's policy sets ``partition_by_user``.
         """
         policy = self._policy(request.tenant)
-        context = [message_to_dict(message) for message in request.messages[:-1]]
+        context = [_canonical(message) for message in request.messages[:-1]]
         params = request.params.model_dump(mode="json", exclude_none=True)
         payload = json.dumps({"params": params, "context": context}, sort_keys=True, default=str)
         params_hash = hashlib.sha256(payload.encode()).hexdigest()[:32]
-        namespace = request.user or "" if policy.partition_by_user else ""
+        namespace = (request.user or "") if policy.partition_by_user else ""
         return CacheScope(
             tenant=request.tenant,
             model=request.model or "auto",
@@ -123,12 +123,18 @@ class SemanticCache:
         """Find a cached answer for ``request`` within ``scope``.
 
         ``no-cache`` and ``force-refresh`` requests, and tenants whose cache is
-        disabled, get a miss without a search. The current span gets the hit, the
-        distance, the threshold and the refusing guard.
+        disabled, get a miss without a search. An unreachable backend is logged and
+        served as a miss (``skipped="unavailable"``). The current span gets the hit,
+        the distance, the threshold and the refusing guard.
         """
         self._check_scope(request, scope)
         policy = self._policy(scope.tenant)
-        result = self._lookup(request, scope, policy)
+        try:
+            result = self._lookup(request, scope, policy)
+        except BackendUnavailable as exc:
+            # A cache outage must not fail the request: serve a miss and let the model answer.
+            logger.warning("cache lookup failed for tenant %s, serving a miss: %s", scope.tenant, exc.safe_message)
+            result = CacheLookup(hit=False, threshold=policy.distance_threshold, skipped="unavailable")
         _annotate_span(result)
         return result
 
@@ -172,8 +178,9 @@ class SemanticCache:
 
         Returns None without storing for ``no-cache`` requests, disabled tenants,
         and answers that are empty or cut short (``finish_reason`` ``length`` or
-        ``content_filter``). A ``force-refresh`` request replaces the entry. The
-        request's ``tags`` become the entry's tags for ``invalidate``.
+        ``content_filter``), and when the backend is unreachable (logged). A
+        ``force-refresh`` request replaces the entry. The request's ``tags`` become
+        the entry's tags for ``invalidate``.
         """
         self._check_scope(request, scope)
         policy = self._policy(scope.tenant)
@@ -204,7 +211,11 @@ class SemanticCache:
             expires_at=None if policy.ttl_s is None else now + policy.ttl_s,
         )
         vector = self.vectorizer.embed([prompt])[0]
-        return self.backend.put(scope, record, vector)
+        try:
+            return self.backend.put(scope, record, vector)
+        except BackendUnavailable as exc:
+            logger.warning("cache store failed for tenant %s, answer not cached: %s", scope.tenant, exc.safe_message)
+            return None
 
     def invalidate(self, *, tenant: str, tag: str | None = None, entry_id: str | None = None) -> int:
         """Delete a tenant's entries: all of them, those tagged ``tag``, or one entry; return how many."""
@@ -319,6 +330,19 @@ def _message_text(message: BaseMessage) -> str:
             # Images and other blocks change the answer but not the text; key on their content.
             parts.append(json.dumps(block, sort_keys=True, default=str))
     return "\n".join(parts)
+
+
+def _canonical(message: BaseMessage) -> dict[str, Any]:
+    """Return the parts of a message that change an answer, without ids, timestamps or provider metadata."""
+    canonical: dict[str, Any] = {"type": message.type, "content": message.content}
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        canonical["tool_calls"] = [{"name": call["name"], "args": call["args"]} for call in tool_calls]
+    for name in ("name", "tool_call_id"):
+        value = getattr(message, name, None)
+        if value:
+            canonical[name] = value
+    return canonical
 
 
 def _entry_id(scope: CacheScope, prompt: str) -> str:

@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Sys
 from mesh_agents.cache import CacheRecord, CacheScope, MemoryCacheBackend, SemanticCache
 from mesh_agents.cache.redis import RedisCacheBackend
 from mesh_agents.embeddings import default_vectorizer
+from mesh_agents.errors import BackendUnavailable
 from mesh_agents.settings import MeshSettings
 from mesh_agents.types import CacheControl, MeshRequest, ModelParams
 
@@ -97,9 +98,16 @@ def test_scope_parts_each_prevent_a_hit(backend: Any, vectorizer: Any) -> None:
     assert not recall(cache, system, pii_fingerprint="fp1").hit
 
 
+def test_users_share_entries_unless_partitioned(backend: Any, vectorizer: Any) -> None:
+    cache = make_cache(backend, vectorizer)
+    remember(cache, ask("How do I reset my VPN password?", user="u1"), "Use the portal.")
+    assert recall(cache, ask("How do I reset my VPN password?", user="u2")).hit
+    assert recall(cache, ask("How do I reset my VPN password?")).hit
+
+
 def test_other_scope_entries_are_never_candidates(backend: Any, vectorizer: Any) -> None:
-    # Fill another tenant's scope with vectors identical to the query: a post-filter
-    # after a top-k search would see only those and miss; a pre-filtered search
+    # Fill another tenant's scope with vectors identical to the query. A post-filter
+    # after a top-k search would see only those and miss, while a pre-filtered search
     # returns this scope's single entry.
     vector = vectorizer.embed(["Where is the invoice?"])[0]
     mine = CacheScope(tenant="acme", model="auto", params_hash="p")
@@ -298,3 +306,99 @@ def test_memory_evicts_least_recently_used(vectorizer: Any) -> None:
     assert backend.get(scope, "b") is None
     assert backend.get(scope, "a") is not None
     assert backend.count() == 2
+
+
+def test_put_many_stores_searchable_entries(backend: Any, vectorizer: Any) -> None:
+    scope = CacheScope(tenant="acme", model="auto", params_hash="p")
+    texts = ["Who approves travel?", "Where is the VAT form?", "How do I book a desk?"]
+    vectors = vectorizer.embed(texts)
+    stored = backend.put_many(scope, [_record(f"b{i}", scope, text) for i, text in enumerate(texts)], vectors)
+    assert stored == 3
+    assert backend.count("acme") == 3
+    found = backend.search(scope, vectors[1], 1)
+    assert found[0][0] == "b1"
+    assert found[0][1] == pytest.approx(0.0, abs=1e-5)
+
+
+class _KeywordVerifier:
+    """Accepts a candidate when both texts name the keyword, in place of a cross-encoder."""
+
+    name = "keyword"
+
+    def __init__(self, keyword: str) -> None:
+        self.keyword = keyword
+        self.calls = 0
+
+    def verify(self, query: str, candidate: str) -> bool:
+        self.calls += 1
+        return self.keyword in query and self.keyword in candidate
+
+
+@pytest.mark.parametrize(("keyword", "hit"), [("VPN", True), ("Wi-Fi", False)])
+def test_verifier_decides_gray_zone(backend: Any, vectorizer: Any, keyword: str, hit: bool) -> None:
+    settings = MeshSettings(cache={"distance_threshold": 0.01, "verifier_distance_threshold": 0.5})
+    verifier = _KeywordVerifier(keyword)
+    cache = SemanticCache(settings, vectorizer=vectorizer, backend=backend, verifier=verifier)
+    remember(cache, ask("How can I reset the password I use for the VPN?"), "Use the portal.")
+    result = recall(cache, ask("How do I reset my VPN password?"))
+    assert verifier.calls == 1
+    assert result.hit is hit
+    assert result.refused_by == (None if hit else "verifier")
+
+
+def test_lookup_annotates_current_span(vectorizer: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    cache = make_cache(MemoryCacheBackend(), vectorizer)
+    remember(cache, ask("Approve the refund for order 48213."), "Approved.")
+    with provider.get_tracer("test").start_as_current_span("lookup"):
+        recall(cache, ask("Deny the refund for order 48213."))
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["mesh.cache.hit"] is False
+    assert span.attributes["mesh.cache.refused_by"] == "negation"
+    assert span.attributes["mesh.cache.distance_threshold"] == 0.3
+    assert 0.0 < float(span.attributes["mesh.cache.distance"]) < 0.3  # type: ignore[arg-type]
+
+
+def test_unreachable_redis_serves_a_miss(vectorizer: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = RedisCacheBackend(f"redis://127.0.0.1:{port}/0", vectorizer=vectorizer)
+    cache = SemanticCache(MeshSettings(), vectorizer=vectorizer, backend=backend)
+    assert remember(cache, ask("Who approves travel?"), "Your manager.") is None
+    result = recall(cache, ask("Who approves travel?"))
+    assert not result.hit
+    assert result.skipped == "unavailable"
+    with pytest.raises(BackendUnavailable, match=f"127.0.0.1:{port}"):
+        cache.invalidate(tenant="acme")
+
+
+def test_scope_ignores_message_ids_and_metadata() -> None:
+    cache = SemanticCache(MeshSettings())
+    first = MeshRequest(
+        messages=[
+            AIMessage("Hello", id="run-1", response_metadata={"created": 1}),
+            HumanMessage("Who approves travel?"),
+        ],
+        tenant="acme",
+    )
+    second = MeshRequest(
+        messages=[
+            AIMessage("Hello", id="run-2", response_metadata={"created": 2}),
+            HumanMessage("Who approves travel?"),
+        ],
+        tenant="acme",
+    )
+    changed = MeshRequest(messages=[AIMessage("Hi"), HumanMessage("Who approves travel?")], tenant="acme")
+    assert cache.scope_for(first) == cache.scope_for(second)
+    assert cache.scope_for(first) != cache.scope_for(changed)
+    assert cache.scope_for(first).model == "auto"

@@ -40,7 +40,7 @@ def test_eval_meets_measured_floors() -> None:
     pairs = report["pairs"]
     assert set(pairs) == {"precision", "recall", "f1", "by_kind"}
     assert pairs["precision"] >= 0.98
-    assert pairs["recall"] >= 0.37
+    assert pairs["recall"] >= 0.38
     for kind in HARD_NEGATIVES:
         counts = pairs["by_kind"][kind]
         assert counts["hits"] <= 0.01 * counts["n"], kind
@@ -49,7 +49,7 @@ def test_eval_meets_measured_floors() -> None:
     assert stream["requests"] == 520
     assert stream["cross_tenant_hits"] == 0
     assert stream["wrong_hits"] == 0
-    # 261 measured; the exact-text ceiling of this stream is 236.
+    # 262 measured; an exact-text cache gets 236 on this stream.
     assert stream["hits"] >= 255
 
 
