@@ -10,13 +10,15 @@ run's ``config["configurable"]`` (see ``graphs.context``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
@@ -121,9 +123,35 @@ class MeshChatModel(BaseChatModel):
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         return super().bind(tools=formatted, **kwargs)
 
+    # The config of a call reaches _generate only through a context variable that
+    # LangGraph sets for its nodes; a direct model.invoke(..., config=...) is caught here.
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> AIMessage:
+        with _call_config(config):
+            return super().invoke(input, config, **kwargs)
+
+    async def ainvoke(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AIMessage:
+        with _call_config(config):
+            return await super().ainvoke(input, config, **kwargs)
+
+    def stream(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
+        with _call_config(config):
+            yield from super().stream(input, config, **kwargs)
+
+    async def astream(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessageChunk]:
+        with _call_config(config):
+            async for chunk in super().astream(input, config, **kwargs):
+                yield chunk
+
     def request_for(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> MeshRequest:
         """Build the mesh request for one call from the fields, the run's config and the call's arguments."""
-        identity = identity_from_config()
+        identity = identity_from_config(_CALL_CONFIG.get())
         tenant = identity.get("tenant") or self.tenant
         if not tenant:
             raise InvalidInputError(
@@ -200,6 +228,20 @@ class MeshChatModel(BaseChatModel):
             if run_manager is not None and isinstance(chunk.content, str):
                 await run_manager.on_llm_new_token(chunk.content)
             yield ChatGenerationChunk(message=chunk)
+
+
+_CALL_CONFIG: ContextVar[RunnableConfig | None] = ContextVar("mesh_chat_model_call_config", default=None)
+
+
+@contextmanager
+def _call_config(config: RunnableConfig | None) -> Iterator[None]:
+    """Make ``config`` visible to ``request_for`` for the duration of one call."""
+    previous = _CALL_CONFIG.get()
+    _CALL_CONFIG.set(config if config is not None else previous)
+    try:
+        yield
+    finally:
+        _CALL_CONFIG.set(previous)
 
 
 def _chat_result(result: MeshResult) -> ChatResult:
