@@ -15,7 +15,6 @@ from mesh_agents.cli._apps import app
 __all__ = ["LogLevel", "Transport", "serve"]
 
 
-
 class Transport(enum.StrEnum):
     STDIO = "stdio"
     HTTP = "http"

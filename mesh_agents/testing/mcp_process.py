@@ -27,7 +27,9 @@ class MCPServerProcess:
     Args:
         command: The full command line, for example
             ``[sys.executable, "-m", "mesh_agents", "serve", "--transport", "http", "--port", "0"]``.
-        env: Variables added to this process's environment for the child.
+        env: Variables for the child on top of this process's environment, from which
+            every ``MESH_*`` and ``OTEL_*`` variable is left out, so a developer's
+            ``mesh.yaml`` or collector, or a variable another test set, cannot leak in.
         cwd: Working directory of the child.
         ready_timeout_s: Seconds to wait for the ``listening on`` line.
     """
@@ -41,7 +43,8 @@ class MCPServerProcess:
         ready_timeout_s: float = 60.0,
     ) -> None:
         self._command = list(command)
-        self._env = {**os.environ, **(env or {})}
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith(("MESH_", "OTEL_"))}
+        self._env = {**inherited, **(env or {})}
         self._cwd = cwd
         self._ready_timeout_s = ready_timeout_s
         self._process: subprocess.Popen[str] | None = None

@@ -32,8 +32,9 @@ def otlp() -> tuple[OTLPReceiver, Any]:
 
 
 def child_env(receiver: OTLPReceiver, service_name: str) -> dict[str, str]:
-    """Environment of a server child: export to the receiver quickly, import this checkout."""
+    """Environment of a server child: export to the receiver quickly, import this checkout, no mesh.yaml."""
     return {
+        "MESH_CONFIG": str(ROOT / "tests" / "mcp" / "absent-mesh.yaml"),
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": service_name,
         "OTEL_BSP_SCHEDULE_DELAY": "50",

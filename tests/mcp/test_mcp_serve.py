@@ -65,7 +65,10 @@ async def test_serve_http_exports_to_otlp_endpoint(otlp: tuple[OTLPReceiver, Any
         telemetry.force_flush()
 
         def served(spans: list[ReceivedSpan]) -> bool:
-            return any(s.trace_id == trace_id and s.service_name == "mesh-agents-mcp" for s in spans)
+            return any(
+                s.trace_id == trace_id and s.service_name == "mesh-agents-mcp" and s.name == "tools/call redact"
+                for s in spans
+            )
 
         spans = receiver.wait_for_spans(served, timeout_s=30)
     assert names == ALL_TOOLS
