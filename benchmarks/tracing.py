@@ -28,8 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MESH_SERVER = ROOT / "tests" / "mcp" / "mesh_server.py"
-STEPS = ("apply_guardrail input", "mesh.redact", "mesh.cache.lookup", "mesh.route", "mesh.usage")
-STEPS_AFTER = ("apply_guardrail output", "mesh.restore", "mesh.cache.store")
+STEPS = ("mesh.guard_input", "mesh.redact", "mesh.cache.lookup", "mesh.route", "mesh.usage")
+STEPS_AFTER = ("mesh.guard_output", "mesh.restore", "mesh.cache.store")
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:

@@ -40,6 +40,7 @@ from mesh_agents.pipeline import (
 )
 from mesh_agents.tracing import GenAI
 from mesh_agents.tracing import Mesh as MeshAttr
+from mesh_agents.tracing.content import record_content
 from mesh_agents.types import CacheControl, MeshRequest
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class MeshNodes:
         validate_request(self.mesh.settings, request)
         session = state.get("session") or request.session or request.run_id or f"ephemeral-{uuid.uuid4().hex}"
         attributes = {MeshAttr.STEP: "guard_input", **_request_attributes(request)}
-        with node_span(config, "apply_guardrail input", attributes=attributes):
+        with node_span(config, "mesh.guard_input", attributes=attributes):
             messages, report = self.mesh.guardrails.check_messages(request.messages, context=guard_context(request))
         update: dict[str, Any] = {"session": session, "messages": messages, "verdicts": list(report.verdicts)}
         if report.blocked:
@@ -167,6 +168,7 @@ class MeshNodes:
                     continue
                 plan.record_success(attempt, time.perf_counter() - started)
                 span.set_attributes(answer_attributes(answer, attempt.target))
+                record_content(span, self.mesh.settings.tracing, input_messages=masked_request.messages, output=answer)
                 usage = answer.usage_metadata
                 if usage:
                     span.set_attribute(GenAI.USAGE_INPUT_TOKENS, usage["input_tokens"])
@@ -209,7 +211,7 @@ class MeshNodes:
     def guard_output(self, state: MeshState, config: RunnableConfig) -> dict[str, Any]:
         """Screen the masked answer for leaks; a block ends the run."""
         request = state["request"]
-        with node_span(config, "apply_guardrail output", attributes={MeshAttr.STEP: "guard_output"}):
+        with node_span(config, "mesh.guard_output", attributes={MeshAttr.STEP: "guard_output"}):
             report = self.mesh.guardrails.check_output(state["masked_answer"], context=guard_context(request))
         update: dict[str, Any] = {"verdicts": [*state.get("verdicts", []), *report.verdicts]}
         if report.blocked:

@@ -44,6 +44,7 @@ from mesh_agents.routing.router import Router
 from mesh_agents.settings import MeshSettings
 from mesh_agents.tracing import GenAI, step_span
 from mesh_agents.tracing import Mesh as MeshAttr
+from mesh_agents.tracing.content import record_content
 from mesh_agents.types import CacheControl, MeshRequest, MeshResult
 from mesh_agents.usage.base import TokenUsage
 from mesh_agents.usage.tracker import UsageTracker
@@ -137,7 +138,7 @@ class Mesh:
         }
         with step_span("mesh.request", attributes=attributes) as root:
             # Screen what enters the model's context: user text and tool results.
-            with step_span("apply_guardrail input", attributes={MeshAttr.STEP: "guard_input"}):
+            with step_span("mesh.guard_input", attributes={MeshAttr.STEP: "guard_input"}):
                 messages, report = yield Call(
                     self.guardrails.check_messages, (request.messages,), {"context": context}, blocking=True
                 )
@@ -313,6 +314,7 @@ class Mesh:
             )
             details["usage"] = record
             span.set_attributes(answer_attributes(masked_answer, target))
+            record_content(span, self.settings.tracing, input_messages=masked_request.messages, output=masked_answer)
             span.set_attribute(GenAI.USAGE_INPUT_TOKENS, record.usage.input_tokens)
             span.set_attribute(GenAI.USAGE_OUTPUT_TOKENS, record.usage.output_tokens)
             span.set_attribute(GenAI.USAGE_CACHE_READ_INPUT_TOKENS, record.usage.cache_read_tokens)
@@ -370,7 +372,7 @@ class Mesh:
     def _guard_and_restore(
         self, masked_answer: AIMessage, request: MeshRequest, session: str, context: GuardContext
     ) -> Generator[Any, Any, tuple[AIMessage, int]]:
-        with step_span("apply_guardrail output", attributes={MeshAttr.STEP: "guard_output"}):
+        with step_span("mesh.guard_output", attributes={MeshAttr.STEP: "guard_output"}):
             report = yield Call(self.guardrails.check_output, (masked_answer,), {"context": context}, blocking=True)
         if report.blocked:
             raise blocked_error(report, "output")

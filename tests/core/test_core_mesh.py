@@ -291,3 +291,29 @@ def test_unpaired_surrogate_is_invalid_input(mesh: Mesh, model: RecordingModel) 
         mesh.invoke(_request("hi \ud800 there"))
     assert "there" not in str(caught.value)
     assert model.seen == []
+
+
+@pytest.mark.slow
+def test_spans_cover_every_step(mesh: Mesh, spans: Any) -> None:
+    mesh.invoke(_request(f"Please change the contact of my account to {EMAIL}."))
+    names = [span.name for span in spans.get_finished_spans()]
+    for step in ("mesh.request", "mesh.guard_input", "mesh.redact", "mesh.cache.lookup", "mesh.route"):
+        assert step in names
+    for step in ("chat small", "mesh.guard_output", "mesh.restore", "mesh.cache.store"):
+        assert step in names
+    assert "apply_guardrail input" not in names
+    chat = next(span for span in spans.get_finished_spans() if span.name == "chat small")
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 20
+    assert "gen_ai.input.messages" not in chat.attributes
+    for span in spans.get_finished_spans():
+        assert EMAIL not in str(dict(span.attributes or {}))
+
+
+@pytest.mark.slow
+def test_capture_content_records_masked_text(model: RecordingModel, spans: Any) -> None:
+    mesh = Mesh(MeshSettings(tracing={"capture_content": True}), targets={"small": model})
+    mesh.invoke(_request(f"Please change the contact of my account to {EMAIL}."))
+    chat = next(span for span in spans.get_finished_spans() if span.name == "chat small")
+    recorded = chat.attributes["gen_ai.input.messages"] + chat.attributes["gen_ai.output.messages"]
+    assert "<EMAIL_1>" in recorded
+    assert EMAIL not in recorded

@@ -192,4 +192,4 @@ def test_demo_exports_one_trace_per_request(tmp_path: Path, receiver: str) -> No
     assert len({span.trace_id for span in roots}) == len(SUBSET)
     assert {span.trace_id for span in spans} == {span.trace_id for span in roots}
     names = {span.name for span in spans}
-    assert {"invoke_agent triage", "mesh.request", "apply_guardrail input", "mesh.redact", "mesh.route"} <= names
+    assert {"invoke_agent triage", "mesh.request", "mesh.guard_input", "mesh.redact", "mesh.route"} <= names

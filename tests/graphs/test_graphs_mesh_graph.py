@@ -195,13 +195,13 @@ def test_graph_spans_nest_under_request(spans: InMemorySpanExporter) -> None:
             children.add(span.name)
     # Capabilities may open spans of their own; those nest under the node spans.
     assert {
-        "apply_guardrail input",
+        "mesh.guard_input",
         "mesh.redact",
         "mesh.cache.lookup",
         "mesh.route",
         "chat standin-small",
         "mesh.usage",
-        "apply_guardrail output",
+        "mesh.guard_output",
         "mesh.restore",
         "mesh.cache.store",
     } <= children

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp_support import FRAME_SERVER, MESH_SERVER, child_env
 
 from mesh_agents.testing.mcp_process import MCPServerProcess
 from mesh_agents.testing.otlp_receiver import OTLPReceiver, shared_receiver
-
-ROOT = Path(__file__).resolve().parents[2]
-FRAME_SERVER = str(Path(__file__).with_name("frame_server.py"))
 
 
 @pytest.fixture
@@ -31,20 +28,6 @@ def otlp() -> tuple[OTLPReceiver, Any]:
     return shared_receiver("mcp-test-client")
 
 
-def child_env(receiver: OTLPReceiver, service_name: str) -> dict[str, str]:
-    """Environment of a server child: export to the receiver quickly, import this checkout, no mesh.yaml."""
-    return {
-        "MESH_CONFIG": str(ROOT / "tests" / "mcp" / "absent-mesh.yaml"),
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_SERVICE_NAME": service_name,
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-        "OTEL_METRIC_EXPORT_INTERVAL": "200",
-        "PYTHONPATH": str(ROOT),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-
-
 @pytest.fixture(scope="session")
 def frame_http(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerProcess]:
     """The frame test server over stateless streamable HTTP."""
@@ -60,9 +43,6 @@ def frame_http_stateful(otlp: tuple[OTLPReceiver, Any]) -> Iterator[MCPServerPro
     command = [sys.executable, FRAME_SERVER, "http", "0", "--stateful"]
     with MCPServerProcess(command, env=child_env(otlp[0], "frame-server-stateful")) as server:
         yield server
-
-
-MESH_SERVER = str(Path(__file__).with_name("mesh_server.py"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FRAME_SERVER, ROOT, child_env
+from mcp_support import FRAME_SERVER, ROOT, child_env
 
 from mcp_servers.client import connect_http, connect_stdio, structured
 from mesh_agents.testing.mcp_process import MCPServerProcess

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, child_env
+from mcp_support import ROOT, child_env
 
 from mcp_servers.client import connect_http, connect_stdio, structured
 from mesh_agents.testing.mcp_process import MCPServerProcess

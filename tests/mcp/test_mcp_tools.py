@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import MESH_SERVER, ROOT, child_env
+from mcp_support import MESH_SERVER, ROOT, child_env
 
 from mcp_servers.client import connect_http, connect_stdio, structured
 from mesh_agents.testing.mcp_process import MCPServerProcess
