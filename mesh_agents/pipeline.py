@@ -123,7 +123,9 @@ def _bind(model: BaseChatModel, request: MeshRequest) -> Any:
     if not params.tools:
         return model
     if params.tool_choice is not None:
-        return model.bind_tools(params.tools, tool_choice=params.tool_choice)
+        # Providers differ in what tool_choice accepts (a name, "any", or a dict), so it is passed through.
+        options: dict[str, Any] = {"tool_choice": params.tool_choice}
+        return model.bind_tools(params.tools, **options)
     return model.bind_tools(params.tools)
 
 
