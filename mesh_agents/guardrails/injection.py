@@ -2,8 +2,12 @@
 
 The rules run first and decide alone when they are sure. Otherwise the embedding
 classifier (and the transformer classifier, when configured) scores the text, and
-the text is an injection when a classifier is sure on its own, or when rules and
-classifier together are: ``1 - (1 - rule_score) * (1 - probability) >= 0.9``.
+the text is an injection when rules and classifier together are sure
+(``1 - (1 - rule_score) * (1 - probability) >= 0.9``, with at least one rule hit), or,
+for a user prompt only, when the classifier is sure on its own. The classifier's
+training data are almost all user prompts, and on tool results and documents it
+flags benign text that talks about assistants and instructions, so there it only
+confirms rule evidence; a tool result without any rule hit is not embedded at all.
 
 What happens next depends on the source: a user prompt is blocked; in a tool result
 or document the offending sentences are stripped (``rewrite``) when rules located
@@ -64,7 +68,9 @@ class InjectionGuardrail:
         classifiers: list[InjectionClassifier] | None = None,
     ) -> None:
         self.settings = settings
-        self.scanner = scanner or RuleScanner(max_blobs=settings.max_decoded_blobs)
+        self.scanner = scanner or RuleScanner(
+            max_blobs=settings.max_decoded_blobs, span_threshold=settings.rule_threshold
+        )
         self._vectorizer = vectorizer
         self._classifiers = classifiers
         self._lock = threading.Lock()
@@ -94,6 +100,7 @@ class InjectionGuardrail:
                     threshold=options.block_threshold,
                     window_chars=options.window_chars,
                     window_stride=options.window_stride,
+                    max_windows=options.max_windows,
                 )
             )
         if options.transformer_model:
@@ -114,12 +121,15 @@ class InjectionGuardrail:
         if scan.quoted_discussion:
             return Verdict(Action.ALLOW, self.name, score=scan.score)
 
-        # Otherwise ask the classifiers, alone and together with the rule evidence.
+        # Otherwise ask the classifiers: alone for user prompts, with rule evidence everywhere.
+        if source is not Source.USER and not scan.hits:
+            return Verdict(Action.ALLOW, self.name, score=scan.score)
         prepared = classifier_text(text)
         for classifier in self.classifiers:
             probability, _ = classifier.score(prepared)
             combined = 1.0 - (1.0 - scan.score) * (1.0 - probability)
-            if probability >= classifier.threshold or (scan.hits and combined >= COMBINED_THRESHOLD):
+            alone = source is Source.USER and probability >= classifier.threshold
+            if alone or (scan.hits and combined >= COMBINED_THRESHOLD):
                 reason = scan.reason or "injection_classifier"
                 spans = scan.spans if scan.hits else ()
                 return self._verdict(text, source, max(probability, combined), classifier.name, reason, spans)

