@@ -38,6 +38,8 @@ __all__ = ["COMBINED_THRESHOLD", "InjectionGuardrail", "strip_spans"]
 logger = logging.getLogger(__name__)
 
 COMBINED_THRESHOLD = 0.9
+# Characters around the rule hits that the classifier reads when it weighs rule evidence.
+_CONTEXT = 250
 _INPUT_SOURCES = frozenset({Source.USER, Source.TOOL_RESULT, Source.DOCUMENT})
 _REMOVED = "[removed by guardrail: {reason}]"
 # Where a stripped span grows to: the sentence, line, JSON string, bracket or HTML comment around it.
@@ -124,15 +126,25 @@ class InjectionGuardrail:
         # Otherwise ask the classifiers: alone for user prompts, with rule evidence everywhere.
         if source is not Source.USER and not scan.hits:
             return Verdict(Action.ALLOW, self.name, score=scan.score)
-        prepared = classifier_text(text)
+        # Rule evidence combines with the classifier's view of the same passage only, not
+        # with its most suspicious window somewhere else in a long text.
+        whole = classifier_text(text) if source is Source.USER else None
+        local = None
+        if scan.hits:
+            start = max(min(hit.span[0] for hit in scan.hits) - _CONTEXT, 0)
+            end = max(hit.span[1] for hit in scan.hits) + _CONTEXT
+            local = whole if start == 0 and end >= len(text) and whole is not None else classifier_text(text[start:end])
         for classifier in self.classifiers:
-            probability, _ = classifier.score(prepared)
-            combined = 1.0 - (1.0 - scan.score) * (1.0 - probability)
-            alone = source is Source.USER and probability >= classifier.threshold
-            if alone or (scan.hits and combined >= COMBINED_THRESHOLD):
-                reason = scan.reason or "injection_classifier"
-                spans = scan.spans if scan.hits else ()
-                return self._verdict(text, source, max(probability, combined), classifier.name, reason, spans)
+            if whole is not None:
+                probability, _ = classifier.score(whole)
+                if probability >= classifier.threshold:
+                    reason = scan.reason or "injection_classifier"
+                    return self._verdict(text, source, probability, classifier.name, reason, scan.spans)
+            if local is not None:
+                nearby = probability if local is whole else classifier.score(local)[0]
+                combined = 1.0 - (1.0 - scan.score) * (1.0 - nearby)
+                if combined >= COMBINED_THRESHOLD:
+                    return self._verdict(text, source, combined, classifier.name, scan.reason, scan.spans)
         return Verdict(Action.ALLOW, self.name, score=scan.score)
 
     def _verdict(

@@ -54,7 +54,8 @@ _VOCATIVE = (
     r"|an\s+(?:die\s+|den\s+)?|a\s+l'|al\s+|all'|do\s+)?@?" + _ADDRESSEE + r"\s*(?::|,|\s-{1,2}\s)"
 )
 _READING_THIS = (
-    _ADDRESSEE + r"\s+(?:reading|reviewing|processing|summari[sz]ing|editing|importing|screening|parsing"
+    _ADDRESSEE
+    + r"\s+(?:reading|reviewing|processing|summari[sz]ing|editing|importing|screening|parsing|triaging|working on"
     r"|analy[sz]ing|handling|answering|helping with|that reads?|who reads?|der (?:dieses|diese|dies)|qui lit"
     r"|che legge|que lee|ktory czyta|oceniajac\w*|die (?:diese|dieses))\b|\bif you are an? " + _ADDRESSEE + r"\b"
     r"|\bto any " + _ADDRESSEE + r"\b|\bif (?:an?|any) " + _ADDRESSEE + r" (?:is )?(?:reading|processing|reviewing"
@@ -630,7 +631,7 @@ def default_rules() -> list[Rule]:
             "dangerous_command",
             "tool_hijack",
             r"\b(?:curl|wget)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|\brm\s+-rf\s+/|\bchmod\s+777\b|\bnc\s+-e\b"
-            r"|\bbase64\s+-d\s*\|\s*(?:ba)?sh\b|\bcurl\b[^\n]{0,40}-d\s+@",
+            r"|\bgit push (?:-f|--force)\b|\bbase64\s+-d\s*\|\s*(?:ba)?sh\b|\bcurl\b[^\n]{0,40}-d\s+@",
             0.6,
         ),
         _rule(
