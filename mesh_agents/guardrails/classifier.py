@@ -157,9 +157,9 @@ class EmbeddingClassifier:
         max_windows: Most windows embedded per text. A longer text is sampled at
             evenly spaced windows, so its cost stays bounded.
 
-    NOTE: past ``max_windows`` windows (about 4,000 characters at the default 16 and a
-    250-character stride) parts of a text go unseen by the classifier; the rules still
-    read all of it.
+    NOTE: a text longer than ``max_windows`` windows (at the default 8 windows of 500
+    characters, about 4,000 characters) is only partly read by the classifier. The
+    rules still read all of it.
     """
 
     name = "embedding_classifier"
@@ -172,7 +172,7 @@ class EmbeddingClassifier:
         threshold: float | None = None,
         window_chars: int | None = None,
         window_stride: int | None = None,
-        max_windows: int = 16,
+        max_windows: int = 8,
     ) -> None:
         self.vectorizer = vectorizer
         self.head = head or LinearHead.load()
@@ -218,7 +218,7 @@ class EmbeddingClassifier:
 class TransformerClassifier:
     """A Hugging Face sequence-classification model for injection, loaded from a local folder.
 
-    The folder holds what ``save_pretrained`` writes (config, tokenizer, weights), for
+    The folder contains what ``save_pretrained`` writes (config, tokenizer, weights), for
     example ``meta-llama/Prompt-Guard-86M`` or ``protectai/deberta-v3-base-prompt-injection-v2``
     downloaded by the user. Labels whose name contains ``INJECTION``, ``JAILBREAK`` or
     ``MALICIOUS`` (or ``LABEL_1`` in a two-label model) count as injection; the

@@ -42,7 +42,7 @@ COMBINED_THRESHOLD = 0.9
 _CONTEXT = 250
 _INPUT_SOURCES = frozenset({Source.USER, Source.TOOL_RESULT, Source.DOCUMENT})
 _REMOVED = "[removed by guardrail: {reason}]"
-# Where a stripped span grows to: the sentence, line, JSON string, bracket or HTML comment around it.
+# Boundaries a stripped span grows to: the sentence, line, JSON string, bracket or HTML comment around it.
 _LEFT_STOPS = re.compile(r'(?:\n|\\n|(?<=[.!?])\s|"|\[|\{|<!--|>)')
 _RIGHT_STOPS = re.compile(r'(?:\n|\\n|[.!?](?=\s|$|")|"|\]|\}|-->|<)')
 
@@ -118,8 +118,8 @@ class InjectionGuardrail:
         if scan.score >= self.settings.rule_threshold:
             return self._verdict(text, source, scan.score, f"rules:{scan.reason}", scan.reason, scan.spans)
 
-        # A question about a quoted attack string is judged by the damped rules alone: the
-        # classifier sees the attack words and cannot tell quoting from issuing.
+        # A question about a quoted attack string is judged by the damped rules alone, because
+        # the classifier scores the attack words and cannot tell quoting from issuing.
         if scan.quoted_discussion:
             return Verdict(Action.ALLOW, self.name, score=scan.score)
 

@@ -103,13 +103,13 @@ class TextView:
 
 
 def is_disguised(char: str) -> bool:
-    """Whether ``char`` is invisible or a non-Latin letter that looks like a Latin one."""
+    """Return whether ``char`` is invisible or a non-Latin letter that looks like a Latin one."""
     code = ord(char)
     return code in _INVISIBLE or _TAG_FIRST <= code <= _TAG_LAST or char in _CONFUSABLES
 
 
 def has_invisible(text: str) -> bool:
-    """Whether ``text`` contains zero-width, bidi-control or tag characters."""
+    """Return whether ``text`` contains zero-width, bidi-control or tag characters."""
     return any(ord(char) in _INVISIBLE or _TAG_FIRST <= ord(char) <= _TAG_LAST for char in text)
 
 

@@ -83,7 +83,8 @@ _SEND_VERB = (
 _DESTINATION = r"(?:https?://|www\.|\b[\w.+-]+@[\w-]+\.[a-z][\w.-]*)"
 _SENSITIVE = (
     r"(?:conversation|chat history|history|system prompt|api[ _-]?keys?|keys?|tokens?|credentials?|passwords?|secrets?"
-    r"|customer (?:list|data|records)|customers?|clients?|contacts?|files|folder|emails|mails?|inbox|database|session"
+    r"|customer (?:list|data|records)|customers?|clients?|contacts|contact (?:list|database|details|data)|files|folder"
+    r"|emails|mails?|inbox|database|session"
     r"|salar(?:y|ies)|payroll|gehaltsliste|kundenliste|contactos|clientes|clienti|contatti|klientow|kontakty|env"
     r"|environment|cookies?)"
 )
@@ -132,8 +133,8 @@ class RuleScan:
         hits: The hits of the highest-scoring neighbourhood, the strongest per rule.
         spans: Spans of every hit in a neighbourhood that reaches ``span_threshold``,
             and of ``hits``; what a rewrite strips.
-        quoted_discussion: The text discusses attacks and every hit sits in quotes, as
-            when a user asks about an attack string; a classifier should not overrule that.
+        quoted_discussion: Whether the text discusses attacks with every hit in quotes, as
+            when a user asks about an attack string. A classifier should not overrule that.
     """
 
     score: float
@@ -749,7 +750,7 @@ def default_rules() -> list[Rule]:
     ]
 
 
-# Where the text is hidden from a human reader of a page.
+# Regions of a page that a human reader does not see.
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _HIDDEN_ELEMENT = re.compile(
     r"<(\w+)[^>]*style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0"
@@ -872,7 +873,7 @@ class RuleScanner:
         discussion: bool,
         code: bool,
     ) -> float:
-        # Hidden or obfuscated instructions: nobody hides a harmless sentence.
+        # Hidden or obfuscated instructions count more, because harmless text is rarely hidden.
         original = text[span[0] : span[1]]
         if view.kind == "leet":
             obfuscated = any(char in "013457@$!|" for char in original)

@@ -51,7 +51,7 @@ class ClassifierSettings(BaseModel):
         default=None, ge=50, description="Characters between the starts of two windows; None uses the head's."
     )
     max_windows: int = Field(
-        default=16, ge=1, description="Most windows embedded per text; longer texts are sampled evenly."
+        default=8, ge=1, description="Most windows embedded per text; longer texts are sampled evenly."
     )
 
 

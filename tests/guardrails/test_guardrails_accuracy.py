@@ -1,7 +1,7 @@
 """Detection quality on the labelled injection data, and the eval command that reports it.
 
 The floors are the figures measured on the held-out half (the records the shipped
-classifier head was not trained on), rounded down; a change that loses accuracy fails here.
+classifier head was not trained on), rounded down. A change that loses accuracy fails here.
 """
 
 from __future__ import annotations
