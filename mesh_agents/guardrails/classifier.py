@@ -154,6 +154,12 @@ class EmbeddingClassifier:
         head: The weights; the packaged head when None.
         threshold: Overrides the head's own threshold.
         window_chars, window_stride: Override the head's windowing.
+        max_windows: Most windows embedded per text. A longer text is sampled at
+            evenly spaced windows, so its cost stays bounded.
+
+    NOTE: a text longer than ``max_windows`` windows (at the default 8 windows of 500
+    characters, about 4,000 characters) is only partly read by the classifier. The
+    rules still read all of it.
     """
 
     name = "embedding_classifier"
@@ -166,6 +172,7 @@ class EmbeddingClassifier:
         threshold: float | None = None,
         window_chars: int | None = None,
         window_stride: int | None = None,
+        max_windows: int = 8,
     ) -> None:
         self.vectorizer = vectorizer
         self.head = head or LinearHead.load()
@@ -177,9 +184,17 @@ class EmbeddingClassifier:
         self.threshold = threshold if threshold is not None else self.head.threshold
         self.window_chars = window_chars or self.head.window_chars
         self.window_stride = window_stride or self.head.window_stride
+        self.max_windows = max_windows
+
+    def _windows(self, text: str) -> list[tuple[int, int]]:
+        spans = windows(text, self.window_chars, self.window_stride)
+        if len(spans) <= self.max_windows:
+            return spans
+        picks = np.linspace(0, len(spans) - 1, self.max_windows).round().astype(int)
+        return [spans[index] for index in sorted(set(picks.tolist()))]
 
     def score(self, text: str) -> tuple[float, tuple[int, int]]:
-        spans = windows(text, self.window_chars, self.window_stride)
+        spans = self._windows(text)
         vectors = self.vectorizer.embed([text[start:end] for start, end in spans])
         probabilities = self.head.probabilities(vectors)
         best = int(np.argmax(probabilities))
@@ -190,7 +205,7 @@ class EmbeddingClassifier:
         chunks: list[str] = []
         owners: list[int] = []
         for index, text in enumerate(texts):
-            for start, end in windows(text, self.window_chars, self.window_stride):
+            for start, end in self._windows(text):
                 chunks.append(text[start:end])
                 owners.append(index)
         probabilities = self.head.probabilities(self.vectorizer.embed(chunks)) if chunks else np.zeros(0)
@@ -203,7 +218,7 @@ class EmbeddingClassifier:
 class TransformerClassifier:
     """A Hugging Face sequence-classification model for injection, loaded from a local folder.
 
-    The folder holds what ``save_pretrained`` writes (config, tokenizer, weights), for
+    The folder contains what ``save_pretrained`` writes (config, tokenizer, weights), for
     example ``meta-llama/Prompt-Guard-86M`` or ``protectai/deberta-v3-base-prompt-injection-v2``
     downloaded by the user. Labels whose name contains ``INJECTION``, ``JAILBREAK`` or
     ``MALICIOUS`` (or ``LABEL_1`` in a two-label model) count as injection; the

@@ -287,13 +287,6 @@ class GuardrailEngine:
             return []
         self._prepare(policy)
         settings = policy.settings
-        if len(guardrails) == 1:
-            try:
-                return [self._apply(guardrails[0], text, source, context, policy)]
-            except Exception:
-                logger.exception("guardrail %r failed", guardrails[0].name)
-                return [self._failure(guardrails[0], "guardrail_error", source, policy)]
-
         pool = self._pool(settings.max_workers)
         futures: dict[Future[Verdict], Guardrail] = {}
         for guardrail in guardrails:

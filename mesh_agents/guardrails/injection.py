@@ -2,8 +2,12 @@
 
 The rules run first and decide alone when they are sure. Otherwise the embedding
 classifier (and the transformer classifier, when configured) scores the text, and
-the text is an injection when a classifier is sure on its own, or when rules and
-classifier together are: ``1 - (1 - rule_score) * (1 - probability) >= 0.9``.
+the text is an injection when rules and classifier together are sure
+(``1 - (1 - rule_score) * (1 - probability) >= 0.9``, with at least one rule hit), or,
+for a user prompt only, when the classifier is sure on its own. The classifier's
+training data are almost all user prompts, and on tool results and documents it
+flags benign text that talks about assistants and instructions, so there it only
+confirms rule evidence; a tool result without any rule hit is not embedded at all.
 
 What happens next depends on the source: a user prompt is blocked; in a tool result
 or document the offending sentences are stripped (``rewrite``) when rules located
@@ -34,9 +38,11 @@ __all__ = ["COMBINED_THRESHOLD", "InjectionGuardrail", "strip_spans"]
 logger = logging.getLogger(__name__)
 
 COMBINED_THRESHOLD = 0.9
+# Characters around the rule hits that the classifier reads when it weighs rule evidence.
+_CONTEXT = 250
 _INPUT_SOURCES = frozenset({Source.USER, Source.TOOL_RESULT, Source.DOCUMENT})
 _REMOVED = "[removed by guardrail: {reason}]"
-# Where a stripped span grows to: the sentence, line, JSON string, bracket or HTML comment around it.
+# Boundaries a stripped span grows to: the sentence, line, JSON string, bracket or HTML comment around it.
 _LEFT_STOPS = re.compile(r'(?:\n|\\n|(?<=[.!?])\s|"|\[|\{|<!--|>)')
 _RIGHT_STOPS = re.compile(r'(?:\n|\\n|[.!?](?=\s|$|")|"|\]|\}|-->|<)')
 
@@ -64,7 +70,9 @@ class InjectionGuardrail:
         classifiers: list[InjectionClassifier] | None = None,
     ) -> None:
         self.settings = settings
-        self.scanner = scanner or RuleScanner(max_blobs=settings.max_decoded_blobs)
+        self.scanner = scanner or RuleScanner(
+            max_blobs=settings.max_decoded_blobs, span_threshold=settings.rule_threshold
+        )
         self._vectorizer = vectorizer
         self._classifiers = classifiers
         self._lock = threading.Lock()
@@ -94,6 +102,7 @@ class InjectionGuardrail:
                     threshold=options.block_threshold,
                     window_chars=options.window_chars,
                     window_stride=options.window_stride,
+                    max_windows=options.max_windows,
                 )
             )
         if options.transformer_model:
@@ -109,20 +118,33 @@ class InjectionGuardrail:
         if scan.score >= self.settings.rule_threshold:
             return self._verdict(text, source, scan.score, f"rules:{scan.reason}", scan.reason, scan.spans)
 
-        # A question about a quoted attack string is judged by the damped rules alone: the
-        # classifier sees the attack words and cannot tell quoting from issuing.
+        # A question about a quoted attack string is judged by the damped rules alone, because
+        # the classifier scores the attack words and cannot tell quoting from issuing.
         if scan.quoted_discussion:
             return Verdict(Action.ALLOW, self.name, score=scan.score)
 
-        # Otherwise ask the classifiers, alone and together with the rule evidence.
-        prepared = classifier_text(text)
+        # Otherwise ask the classifiers: alone for user prompts, with rule evidence everywhere.
+        if source is not Source.USER and not scan.hits:
+            return Verdict(Action.ALLOW, self.name, score=scan.score)
+        # Rule evidence combines with the classifier's view of the same passage only, not
+        # with its most suspicious window somewhere else in a long text.
+        whole = classifier_text(text) if source is Source.USER else None
+        local = None
+        if scan.hits:
+            start = max(min(hit.span[0] for hit in scan.hits) - _CONTEXT, 0)
+            end = max(hit.span[1] for hit in scan.hits) + _CONTEXT
+            local = whole if start == 0 and end >= len(text) and whole is not None else classifier_text(text[start:end])
         for classifier in self.classifiers:
-            probability, _ = classifier.score(prepared)
-            combined = 1.0 - (1.0 - scan.score) * (1.0 - probability)
-            if probability >= classifier.threshold or (scan.hits and combined >= COMBINED_THRESHOLD):
-                reason = scan.reason or "injection_classifier"
-                spans = scan.spans if scan.hits else ()
-                return self._verdict(text, source, max(probability, combined), classifier.name, reason, spans)
+            if whole is not None:
+                probability, _ = classifier.score(whole)
+                if probability >= classifier.threshold:
+                    reason = scan.reason or "injection_classifier"
+                    return self._verdict(text, source, probability, classifier.name, reason, scan.spans)
+            if local is not None:
+                nearby = probability if local is whole else classifier.score(local)[0]
+                combined = 1.0 - (1.0 - scan.score) * (1.0 - nearby)
+                if combined >= COMBINED_THRESHOLD:
+                    return self._verdict(text, source, combined, classifier.name, scan.reason, scan.spans)
         return Verdict(Action.ALLOW, self.name, score=scan.score)
 
     def _verdict(

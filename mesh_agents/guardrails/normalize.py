@@ -62,6 +62,8 @@ _BASE64URL_BLOB = re.compile(r"(?<![A-Za-z0-9_\-=])[A-Za-z0-9_\-]{20,}={0,2}(?![
 _HEX_BLOB = re.compile(r"(?<![0-9a-fA-F])(?:(?:\\x|0x)?[0-9a-fA-F]{2}[\s:,-]?){8,}")
 _URL_ESCAPES = re.compile(r"(?:%[0-9a-fA-F]{2}[^\s%]{0,3}){4,}")
 _HTML_ENTITIES = re.compile(r"&(?:#\d{2,7}|#x[0-9a-fA-F]{2,6}|[a-zA-Z]{2,10});")
+# Characters kept on each side of a changed word in the leet and despaced views.
+_EXCERPT_CONTEXT = 300
 # Six or more single letters separated by spaces, such as "s h o w   m e".
 _SPACED_RUN = re.compile(r"(?<!\w)(?:\w {1,3}){5,}\w(?!\w)")
 _MENTIONS_ROT13 = re.compile(r"rot[\s_-]?13|caesar", re.IGNORECASE)
@@ -101,13 +103,13 @@ class TextView:
 
 
 def is_disguised(char: str) -> bool:
-    """Whether ``char`` is invisible or a non-Latin letter that looks like a Latin one."""
+    """Return whether ``char`` is invisible or a non-Latin letter that looks like a Latin one."""
     code = ord(char)
     return code in _INVISIBLE or _TAG_FIRST <= code <= _TAG_LAST or char in _CONFUSABLES
 
 
 def has_invisible(text: str) -> bool:
-    """Whether ``text`` contains zero-width, bidi-control or tag characters."""
+    """Return whether ``text`` contains zero-width, bidi-control or tag characters."""
     return any(ord(char) in _INVISIBLE or _TAG_FIRST <= ord(char) <= _TAG_LAST for char in text)
 
 
@@ -149,6 +151,10 @@ def _plain(text: str) -> TextView:
     origin: list[int] = []
     for index, char in enumerate(text):
         code = ord(char)
+        if code < 128 and char != "\\" and (not index or text[index - 1] != "\\"):
+            chars.append(char.lower())
+            origin.append(index)
+            continue
         if code in _INVISIBLE or _TAG_FIRST <= code <= _TAG_LAST:
             continue
         # Escaped newlines and tabs of JSON or code would glue words together ("\\nIgnore").
@@ -190,7 +196,30 @@ def _leet(plain: TextView) -> TextView | None:
     for match in words:
         for index in range(match.start(), match.end()):
             chars[index] = _LEET.get(chars[index], chars[index])
-    return TextView("leet", "".join(chars), plain.origin)
+    return _excerpts("leet", "".join(chars), plain.origin, [match.span() for match in words])
+
+
+def _excerpts(kind: str, text: str, origin: tuple[int, ...], spans: list[tuple[int, int]]) -> TextView:
+    """Keep only the parts of a view around ``spans``, so rules rescan little of a long text twice."""
+    if len(text) <= 4 * _EXCERPT_CONTEXT:
+        return TextView(kind, text, origin, decoded=True)
+    merged: list[list[int]] = []
+    for start, end in spans:
+        start, end = max(start - _EXCERPT_CONTEXT, 0), min(end + _EXCERPT_CONTEXT, len(text))
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    parts: list[str] = []
+    mapped: list[int] = []
+    for start, end in merged:
+        if parts:
+            # A line break between excerpts stops rules that do not cross lines from joining them.
+            parts.append("\n")
+            mapped.append(origin[start])
+        parts.append(text[start:end])
+        mapped.extend(origin[start:end])
+    return TextView(kind, "".join(parts), tuple(mapped), decoded=True)
 
 
 def _despaced(plain: TextView) -> TextView | None:

@@ -1,8 +1,10 @@
 """Pattern rules for prompt injection and jailbreaks, in English, German, French, Spanish, Italian and Polish.
 
-Every rule has a weight between 0 and 1; the score of a text is the noisy-or of the
-weights of the rules that matched (``1 - prod(1 - w)``), so one strong rule or two
-medium ones reach the default threshold of 0.75. Rules run over every view that
+Every rule has a weight between 0 and 1. Hits close together (starts within 800
+characters) are combined by noisy-or (``1 - prod(1 - w)``), and a text scores as its
+strongest neighbourhood, so one strong rule or two medium ones reach the default
+threshold of 0.75 while weak hits scattered over a long page do not add up. Rules run
+over every view that
 ``normalize.views`` returns, so they are written in lower case without diacritics
 (``precedentes``, not ``précédentes``).
 
@@ -22,6 +24,7 @@ Three adjustments follow the weights:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mesh_agents.guardrails.normalize import TextView, is_disguised, views
@@ -51,7 +54,8 @@ _VOCATIVE = (
     r"|an\s+(?:die\s+|den\s+)?|a\s+l'|al\s+|all'|do\s+)?@?" + _ADDRESSEE + r"\s*(?::|,|\s-{1,2}\s)"
 )
 _READING_THIS = (
-    _ADDRESSEE + r"\s+(?:reading|reviewing|processing|summari[sz]ing|editing|importing|screening|parsing"
+    _ADDRESSEE
+    + r"\s+(?:reading|reviewing|processing|summari[sz]ing|editing|importing|screening|parsing|triaging|working on"
     r"|analy[sz]ing|handling|answering|helping with|that reads?|who reads?|der (?:dieses|diese|dies)|qui lit"
     r"|che legge|que lee|ktory czyta|oceniajac\w*|die (?:diese|dieses))\b|\bif you are an? " + _ADDRESSEE + r"\b"
     r"|\bto any " + _ADDRESSEE + r"\b|\bif (?:an?|any) " + _ADDRESSEE + r" (?:is )?(?:reading|processing|reviewing"
@@ -79,7 +83,8 @@ _SEND_VERB = (
 _DESTINATION = r"(?:https?://|www\.|\b[\w.+-]+@[\w-]+\.[a-z][\w.-]*)"
 _SENSITIVE = (
     r"(?:conversation|chat history|history|system prompt|api[ _-]?keys?|keys?|tokens?|credentials?|passwords?|secrets?"
-    r"|customer (?:list|data|records)|customers?|clients?|contacts?|files|folder|emails|mails?|inbox|database|session"
+    r"|customer (?:list|data|records)|customers?|clients?|contacts|contact (?:list|database|details|data)|files|folder"
+    r"|emails|mails?|inbox|database|session"
     r"|salar(?:y|ies)|payroll|gehaltsliste|kundenliste|contactos|clientes|clienti|contatti|klientow|kontakty|env"
     r"|environment|cookies?)"
 )
@@ -125,14 +130,17 @@ class RuleScan:
 
     Attributes:
         score: Noisy-or of the hit weights, 0 to 1.
-        hits: The strongest hit of each rule that matched.
-        quoted_discussion: The text discusses attacks and every hit sits in quotes, as
-            when a user asks about an attack string; a classifier should not overrule that.
+        hits: The hits of the highest-scoring neighbourhood, the strongest per rule.
+        spans: Spans of every hit in a neighbourhood that reaches ``span_threshold``,
+            and of ``hits``; what a rewrite strips.
+        quoted_discussion: Whether the text discusses attacks with every hit in quotes, as
+            when a user asks about an attack string. A classifier should not overrule that.
     """
 
     score: float
     hits: list[Hit] = field(default_factory=list)
     quoted_discussion: bool = False
+    spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def reason(self) -> str:
@@ -140,10 +148,6 @@ class RuleScan:
         if not self.hits:
             return ""
         return max(self.hits, key=lambda hit: hit.weight).rule.reason
-
-    @property
-    def spans(self) -> tuple[tuple[int, int], ...]:
-        return tuple(sorted({hit.span for hit in self.hits}))
 
 
 def _rule(name: str, reason: str, pattern: str, weight: float, tool_weight: float | None = None) -> Rule:
@@ -628,7 +632,7 @@ def default_rules() -> list[Rule]:
             "dangerous_command",
             "tool_hijack",
             r"\b(?:curl|wget)\b[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b|\brm\s+-rf\s+/|\bchmod\s+777\b|\bnc\s+-e\b"
-            r"|\bbase64\s+-d\s*\|\s*(?:ba)?sh\b|\bcurl\b[^\n]{0,40}-d\s+@",
+            r"|\bgit push (?:-f|--force)\b|\bbase64\s+-d\s*\|\s*(?:ba)?sh\b|\bcurl\b[^\n]{0,40}-d\s+@",
             0.6,
         ),
         _rule(
@@ -746,7 +750,7 @@ def default_rules() -> list[Rule]:
     ]
 
 
-# Where the text is hidden from a human reader of a page.
+# Regions of a page that a human reader does not see.
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _HIDDEN_ELEMENT = re.compile(
     r"<(\w+)[^>]*style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0"
@@ -773,6 +777,7 @@ _CODE_LINE = re.compile(
     r"|with .*:\s*$|#|//|/\*|\*/|\* |--\s|@\w+|[\w.\[\]\"']+\s*(?:=|\+=|:=)\s*\S|.*[;{}(]\s*$|[\])}],?\s*$|<\w+[^>]*>"
     r"|- (?:name|uses|run|with):|[\w-]+:\s*$|[\w-]+:\s*[\w\"'./\[{$-]\S*\s*$)"
 )
+_NEIGHBOURHOOD = 800
 _TAG_TEXT = Rule("hidden_tag_text", "obfuscated", re.compile(r"(?!)"), 0.85)
 _MIN_TAG_TEXT = 12
 _HIDDEN_BOOST = 0.9
@@ -787,12 +792,25 @@ class RuleScanner:
         rules: The rules; defaults to ``default_rules()``.
         max_blobs: Base64 or hex blobs decoded and rescanned per text.
         max_hits_per_rule: Matches kept per rule and view, to bound work on long texts.
+        span_threshold: Score at which a neighbourhood's spans are reported for stripping.
+
+    The score of a text is that of its strongest neighbourhood: the hits whose starts
+    lie within 800 characters of one hit, combined by noisy-or with the strongest hit
+    per rule.
     """
 
-    def __init__(self, rules: list[Rule] | None = None, *, max_blobs: int = 16, max_hits_per_rule: int = 4) -> None:
+    def __init__(
+        self,
+        rules: list[Rule] | None = None,
+        *,
+        max_blobs: int = 16,
+        max_hits_per_rule: int = 4,
+        span_threshold: float = 0.75,
+    ) -> None:
         self.rules = rules if rules is not None else default_rules()
         self.max_blobs = max_blobs
         self.max_hits_per_rule = max_hits_per_rule
+        self.span_threshold = span_threshold
 
     def scan(self, text: str, source: Source) -> RuleScan:
         """Return the score of ``text`` and the hits behind it."""
@@ -804,11 +822,11 @@ class RuleScanner:
         )
         code = _looks_like_code(text)
 
-        best: dict[str, Hit] = {}
+        found: list[Hit] = []
         for view in views(text, max_blobs=self.max_blobs):
             # Text spelled in tag characters renders as nothing; hiding a sentence that way is an attack in itself.
             if view.kind == "tags" and len(view.text.strip()) >= _MIN_TAG_TEXT:
-                best[_TAG_TEXT.name] = Hit(_TAG_TEXT, view.span(0, len(view.text)), _TAG_TEXT.weight, view.kind)
+                found.append(Hit(_TAG_TEXT, view.span(0, len(view.text)), _TAG_TEXT.weight, view.kind))
             for rule in self.rules:
                 for count, match in enumerate(rule.pattern.finditer(view.text)):
                     if count >= self.max_hits_per_rule:
@@ -817,16 +835,31 @@ class RuleScanner:
                     weight = self._adjust(
                         rule.weight_for(source), rule, span, view, text, hidden, quoted, discussion, code
                     )
-                    previous = best.get(rule.name)
-                    if previous is None or weight > previous.weight:
-                        best[rule.name] = Hit(rule, span, weight, view.kind)
+                    if weight > 0.0:
+                        found.append(Hit(rule, span, weight, view.kind))
+        if not found:
+            return RuleScan(0.0)
 
-        hits = sorted(best.values(), key=lambda hit: -hit.weight)
-        remaining = 1.0
-        for hit in hits:
-            remaining *= 1.0 - hit.weight
-        quoted_discussion = discussion and bool(hits) and all(_inside(hit.span, quoted) for hit in hits)
-        return RuleScan(1.0 - remaining, [hit for hit in hits if hit.weight > 0.0], quoted_discussion)
+        # Evidence counts together only when it sits close together: weak hits scattered
+        # over a long page are not one attack.
+        found.sort(key=lambda hit: hit.span[0])
+        best_score, best_group = 0.0, []
+        strong: set[tuple[int, int]] = set()
+        for anchor in found:
+            group: dict[str, Hit] = {}
+            for hit in found:
+                if abs(hit.span[0] - anchor.span[0]) <= _NEIGHBOURHOOD:
+                    previous = group.get(hit.rule.name)
+                    if previous is None or hit.weight > previous.weight:
+                        group[hit.rule.name] = hit
+            score = _noisy_or(group.values())
+            if score >= self.span_threshold:
+                strong.update(hit.span for hit in group.values())
+            if score > best_score:
+                best_score, best_group = score, list(group.values())
+        hits = sorted(best_group, key=lambda hit: -hit.weight)
+        quoted_discussion = discussion and all(_inside(hit.span, quoted) for hit in hits)
+        return RuleScan(best_score, hits, quoted_discussion, tuple(sorted(strong | {hit.span for hit in hits})))
 
     @staticmethod
     def _adjust(
@@ -840,7 +873,7 @@ class RuleScanner:
         discussion: bool,
         code: bool,
     ) -> float:
-        # Hidden or obfuscated instructions: nobody hides a harmless sentence.
+        # Hidden or obfuscated instructions count more, because harmless text is rarely hidden.
         original = text[span[0] : span[1]]
         if view.kind == "leet":
             obfuscated = any(char in "013457@$!|" for char in original)
@@ -856,6 +889,13 @@ class RuleScanner:
         elif code and in_quotes:
             weight *= _QUOTE_DAMPING
         return weight
+
+
+def _noisy_or(hits: Iterable[Hit]) -> float:
+    remaining = 1.0
+    for hit in hits:
+        remaining *= 1.0 - hit.weight
+    return 1.0 - remaining
 
 
 def _inside(span: tuple[int, int], regions: list[tuple[int, int]]) -> bool:

@@ -50,6 +50,9 @@ class ClassifierSettings(BaseModel):
     window_stride: int | None = Field(
         default=None, ge=50, description="Characters between the starts of two windows; None uses the head's."
     )
+    max_windows: int = Field(
+        default=8, ge=1, description="Most windows embedded per text; longer texts are sampled evenly."
+    )
 
 
 class InjectionSettings(BaseModel):

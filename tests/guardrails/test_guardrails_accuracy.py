@@ -1,7 +1,7 @@
 """Detection quality on the labelled injection data, and the eval command that reports it.
 
 The floors are the figures measured on the held-out half (the records the shipped
-classifier head was not trained on), rounded down; a change that loses accuracy fails here.
+classifier head was not trained on), rounded down. A change that loses accuracy fails here.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def test_shipped_head_was_trained_on_train_half() -> None:
 def test_held_out_meets_floors(held_out: Evaluation) -> None:
     metrics = held_out.metrics()
     assert held_out.overall.n == 221
-    assert metrics["f1"] >= 0.945
-    assert metrics["recall"] >= 0.90
+    assert metrics["f1"] >= 0.955
+    assert metrics["recall"] >= 0.91
     assert metrics["precision"] >= 0.98
     assert metrics["fpr"] <= 0.01
 
@@ -92,7 +92,7 @@ def test_eval_rules_only_json_shape() -> None:
     assert set(summary) == {"overall", "by_kind"}
     assert set(summary["overall"]) == {"precision", "recall", "f1", "fpr"}
     assert summary["by_kind"]["normal_request"] == {"n": 74, "flagged": 0}
-    assert summary["overall"]["f1"] >= 0.86
+    assert summary["overall"]["f1"] >= 0.85
     assert summary["overall"]["fpr"] == 0.0
 
 
