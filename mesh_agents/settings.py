@@ -37,8 +37,9 @@ _CAPABILITIES = ("redaction", "cache", "routing", "usage", "guardrails")
 class TenantSettings(BaseModel):
     """Per-tenant overrides; a capability left out uses the mesh-wide settings.
 
-    An override is merged field by field over the mesh-wide settings, so a tenant
-    that sets only ``cache.distance_threshold`` keeps every other cache default.
+    An override is merged field by field, recursively, over the mesh-wide settings, so
+    a tenant that sets only ``guardrails.injection.rule_threshold`` keeps every other
+    guardrail setting.
     """
 
     redaction: dict[str, Any] | None = None
@@ -141,7 +142,7 @@ class MeshSettings(BaseSettings):
             patch = getattr(overrides, capability)
             if patch:
                 base = getattr(self, capability)
-                merged = base.model_dump() | patch
+                merged = _deep_merge(base.model_dump(), patch)
                 try:
                     update[capability] = type(base).model_validate(merged)
                 except ValidationError as exc:
@@ -149,6 +150,20 @@ class MeshSettings(BaseSettings):
                         f"invalid {capability} settings for tenant {tenant!r}: {describe_errors(exc)}"
                     ) from exc
         return self.model_copy(update=update)
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``patch`` into ``base`` key by key, recursing into nested mappings.
+
+    Lists and other values in ``patch`` replace the base value whole.
+    """
+    merged = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> MeshSettings:

@@ -94,3 +94,13 @@ def test_invalid_tenant_override_hides_values() -> None:
     with pytest.raises(ConfigurationError, match="cache settings for tenant 'acme'") as caught:
         settings.for_tenant("acme")
     assert "very-secret-value" not in str(caught.value)
+
+
+def test_tenant_override_merges_nested_fields() -> None:
+    base = MeshSettings()
+    default_threshold = base.guardrails.injection.rule_threshold
+    settings = MeshSettings(tenants={"acme": {"guardrails": {"injection": {"rule_threshold": 0.97}}}})
+    acme = settings.for_tenant("acme").guardrails
+    assert acme.injection.rule_threshold == 0.97
+    assert acme.injection.classifier == base.guardrails.injection.classifier
+    assert settings.guardrails.injection.rule_threshold == default_threshold
