@@ -12,11 +12,9 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from stdnum import iban as stdnum_iban
-from stdnum import luhn
-
 from mesh_agents.guardrails.base import Action, GuardContext, Verdict
 from mesh_agents.guardrails.schema import GuardrailSettings, OutputSettings
+from mesh_agents.redaction.patterns import PATTERN_LABELS, PatternDetector
 from mesh_agents.types import Source
 
 __all__ = [
@@ -29,25 +27,9 @@ __all__ = [
 
 _OUTPUT = frozenset({Source.MODEL_OUTPUT})
 _PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*?)_\d+>")
-_RAW_PII: dict[str, re.Pattern[str]] = {
-    "EMAIL": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b"),
-    "PHONE": re.compile(r"(?<![\w+])\+\d[\d ()./-]{7,18}\d\b"),
-    "CREDIT_CARD": re.compile(r"\b\d(?:[ -]?\d){12,18}\b"),
-    "IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b"),
-    "IP_ADDRESS": re.compile(r"\b(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}\b"),
-}
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`)\]]+|\bwww\.[^\s<>\"'`)\]]+", re.IGNORECASE)
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]{0,200}\]\(\s*(?P<url>[^)\s]+)[^)]*\)")
 _WORDS = re.compile(r"\w+")
-
-
-def _valid(label: str, value: str) -> bool:
-    digits = re.sub(r"\D", "", value)
-    if label == "CREDIT_CARD":
-        return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
-    if label == "IBAN":
-        return bool(stdnum_iban.is_valid(value))
-    return True
 
 
 class PiiOutputGuardrail:
@@ -59,6 +41,9 @@ class PiiOutputGuardrail:
     def __init__(self, settings: OutputSettings) -> None:
         self.settings = settings
         self.forbidden = frozenset(label.upper() for label in settings.forbidden_pii)
+        # Raw values are found by redaction's validated patterns (Luhn, IBAN and id check digits).
+        self._detector = PatternDetector()
+        self._raw_labels = [label.lower() for label in self.forbidden if label.lower() in PATTERN_LABELS]
 
     def check(self, text: str, source: Source, context: GuardContext) -> Verdict:
         if not self.forbidden:
@@ -69,13 +54,10 @@ class PiiOutputGuardrail:
             if match.group(1) in self.forbidden:
                 spans.append(match.span())
                 labels.add(match.group(1))
-        for label, pattern in _RAW_PII.items():
-            if label not in self.forbidden:
-                continue
-            for match in pattern.finditer(text):
-                if _valid(label, match.group()):
-                    spans.append(match.span())
-                    labels.add(label)
+        if self._raw_labels:
+            for entity in self._detector.detect(text, self._raw_labels):
+                spans.append((entity.start, entity.end))
+                labels.add(entity.label.upper())
         if not spans:
             return Verdict(Action.ALLOW, self.name)
         return Verdict(
