@@ -51,7 +51,7 @@ ATTR_FAILURE = "mesh.redaction.detection_failure"
 ATTR_FAIL_OPEN = "mesh.redaction.fail_open"
 
 # Label under which a placeholder-shaped string already in the input is kept, so that
-# restoring gives back exactly that string instead of some other session value.
+# restoring gives back exactly that string instead of the session value it names.
 _LITERAL_LABEL = "placeholder"
 
 _executor_lock = threading.Lock()
@@ -234,17 +234,17 @@ class Redactor:
                         details={"tenant": tenant, "label": entity.label},
                     )
 
-        # Placeholder-shaped strings already in the text are kept under their own
-        # placeholder unless they are this session's, so restoring is exact.
+        # A placeholder-shaped string in the input is always kept under a placeholder of
+        # its own, even one this session handed out: restoring must give back what was
+        # typed, not the value behind it. The mesh never sends its own placeholders back
+        # in: answers and tool calls are restored before the caller sees them.
         literals = [_literal_placeholders(text, entities) for text, entities in zip(texts, per_text, strict=True)]
-        candidates = {span_text for spans in literals for _, _, span_text in spans}
-        known = self.vault.values_for(tenant, session, candidates, ttl_s=policy.vault_ttl_s) if candidates else {}
 
         # One vault call for every placeholder of every text.
         vault_items: list[tuple[str, str]] = []
         for entities, spans in zip(per_text, literals, strict=True):
             vault_items += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
-            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
+            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans]
         placeholders = iter(
             self.vault.placeholders_for(tenant, session, vault_items, ttl_s=policy.vault_ttl_s) if vault_items else []
         )
@@ -269,9 +269,8 @@ class Redactor:
                 else:
                     entity_placeholders.append(None)
                     replacements.append(_Replacement(entity.start, entity.end, f"[{tag}]"))
-            for start, end, span_text in spans:
-                if span_text not in known:
-                    replacements.append(_Replacement(start, end, next(placeholders)))
+            for start, end, _span_text in spans:
+                replacements.append(_Replacement(start, end, next(placeholders)))
             results.append(MaskResult(_apply(text, replacements), entities, entity_placeholders))
         return results
 
