@@ -111,3 +111,51 @@ def test_evaluate_counts_hard_negative_false_positives() -> None:
     report = evaluate(records, lambda texts: [[Entity("phone", 11, 15, 0.9, "t", "4111")]], ["phone"])
     assert report.hard_negative_false_positives == 1
     assert report.false_positive_examples == [("n1", "phone")]
+
+
+RECORDS = [
+    {
+        "id": "r1",
+        "lang": "en",
+        "kind": "chat",
+        "text": "mail anna@example.com",
+        "entities": [{"start": 5, "end": 21, "label": "email"}],
+    },
+    {
+        "id": "r2",
+        "lang": "en",
+        "kind": "chat",
+        "text": "card 4111 1111 1111 1111",
+        "entities": [{"start": 5, "end": 24, "label": "credit_card"}],
+    },
+]
+
+
+def write_records(path: Path) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in RECORDS), encoding="utf-8")
+    return path
+
+
+def test_eval_ignores_config_tenant_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text("tenants:\n  acme: {}\n  globex: {}\n", encoding="utf-8")
+    monkeypatch.setenv("MESH_CONFIG", str(config))
+    result = CliRunner().invoke(app, ["eval", "pii", str(write_records(tmp_path / "set.jsonl")), "--json"])
+    assert result.exit_code == 0, result.output
+    labels = json.loads(result.stdout)["labels"]
+    assert labels["email"]["recall"] == 1.0
+    assert labels["credit_card"]["recall"] == 1.0
+
+
+def test_eval_tenant_option_picks_policy(tmp_path: Path) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text("tenants:\n  acme: {}\n  mail-only:\n    redaction: {labels: [email]}\n", encoding="utf-8")
+    records = str(write_records(tmp_path / "set.jsonl"))
+    command = ["eval", "pii", records, "--json", "--config", str(config)]
+    result = CliRunner().invoke(app, [*command, "--tenant", "mail-only"])
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["labels"]) == ["email"]
+
+    result = CliRunner().invoke(app, [*command, "--tenant", "initech"])
+    assert result.exit_code == 2
+    assert "unknown tenant 'initech'" in result.output
