@@ -31,9 +31,13 @@ VALUES = [
 # Strings a model or user may write that look like (parts of) placeholders.
 TRICKY = ["<EMAIL_1>", "<PERSON_2>", "<EMA", "<", ">", "<<IBAN_1>>", "_1>", "<IP_ADDRESS_", "<lower_1>"]
 
+# Characters that the detection view removes, expands, composes or folds.
+DISGUISES = ["\u200b", "\u202e", "\ufeff", "\ufb01", "e\u0301", "ＪＯＨＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "\uff14\uff11"]
+
 fragments = st.one_of(
     st.sampled_from(VALUES),
     st.sampled_from(TRICKY),
+    st.sampled_from(DISGUISES),
     st.text(max_size=12),
     st.sampled_from([" ", "\n", ", ", ": ", "😀"]),
 )
