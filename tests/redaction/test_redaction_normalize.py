@@ -33,7 +33,7 @@ def test_full_width_email_is_masked(redactor: Redactor) -> None:
 
 
 @pytest.mark.parametrize("invisible", ["\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e"])
-def test_invisible_character_inside_email_is_masked_whole(redactor: Redactor, invisible: str) -> None:
+def test_zero_width_inside_email_masked(redactor: Redactor, invisible: str) -> None:
     text = f"mail john{invisible}.doe@example.com now"
     masked, restored = masked_and_restored(redactor, text)
     assert masked == "mail <EMAIL_1> now"
@@ -55,7 +55,7 @@ def test_allow_list_matches_full_width_value() -> None:
     assert redactor.mask_text(text, tenant="acme", session="s1").text == text
 
 
-def test_normalize_text_off_reads_the_raw_text() -> None:
+def test_normalize_text_off_reads_raw() -> None:
     redactor = Redactor(MeshSettings(redaction=RedactionSettings(normalize_text=False)))
     masked = redactor.mask_text(f"write to {FULL_WIDTH}", tenant="acme", session="s1").text
     assert FULL_WIDTH in masked
@@ -69,7 +69,7 @@ def test_view_of_clean_text_is_the_text() -> None:
         assert view.original_span(2, 5) == (2, 5)
 
 
-def test_view_maps_expansions_and_compositions_back() -> None:
+def test_view_maps_expansions_back() -> None:
     text = "\ufb01x e\u0301\u200bz \uff21"  # "ﬁ" expands to two characters, e + accent composes to one
     view = normalize_for_detection(text)
     assert view.text == "fix \u00e9z A"

@@ -76,14 +76,14 @@ def test_literal_placeholder_in_input_restores_exactly(redactor: Redactor) -> No
 
 
 @pytest.mark.parametrize("typed", ["x <EMAIL_1> y", "x<EMAIL_1>y", "(<EMAIL_1>)", "<EMAIL_1><EMAIL_1>"])
-def test_typed_placeholder_of_this_session_restores_as_typed(redactor: Redactor, typed: str) -> None:
+def test_typed_known_placeholder_restores_exactly(redactor: Redactor, typed: str) -> None:
     redactor.mask_text("my mail is victim@example.com", tenant="acme", session="s1")
     masked = redactor.mask_text(typed, tenant="acme", session="s1").text
     assert "<EMAIL_1>" not in masked
     assert redactor.restore_text(masked, tenant="acme", session="s1")[0] == typed
 
 
-def test_typed_placeholder_in_tool_result_restores_as_typed(redactor: Redactor) -> None:
+def test_typed_placeholder_in_tool_result(redactor: Redactor) -> None:
     redactor.mask_text(f"mail {EMAIL}", tenant="acme", session="s1")
     result = {"template": "Dear <EMAIL_1>,", "to": EMAIL}
     masked, _ = redactor.mask_json(result, tenant="acme", session="s1")

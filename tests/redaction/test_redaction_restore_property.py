@@ -94,7 +94,7 @@ def test_stream_restore_of_reordered_answer(text: str, order: Any, cuts: list[in
 @PROPERTY
 @given(turns=st.lists(texts, min_size=2, max_size=4), order=st.randoms(use_true_random=False))
 @example(turns=["mail anna.schmidt@example.com", "x<EMAIL_1>y <EMAIL_1><PLACEHOLDER_1>"], order=random.Random(0))
-def test_restore_is_exact_across_turns_with_typed_placeholders(turns: list[str], order: Any) -> None:
+def test_restore_exact_across_turns(turns: list[str], order: Any) -> None:
     # Later turns may contain, as typed text, the placeholders earlier turns produced.
     session = new_session()
     pairs: list[tuple[str, str]] = []
