@@ -5,11 +5,14 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mesh_agents.cli._apps import eval_app
+
+if TYPE_CHECKING:
+    from mesh_agents.settings import MeshSettings
 
 __all__ = ["eval_pii"]
 
@@ -29,30 +32,40 @@ def eval_pii(
     gliner_model: Annotated[
         str | None, typer.Option(help="GLiNER model id or local folder; defaults to redaction.gliner.model.")
     ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Evaluate this tenant's redaction policy; defaults to the mesh-wide policy."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Mesh settings file; defaults to MESH_CONFIG or ./mesh.yaml.")
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per detection call.")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the figures as JSON.")] = False,
     errors: Annotated[int, typer.Option(min=0, help="List up to this many wrong predictions (record id, label).")] = 0,
 ) -> None:
-    """Measure PII detection: precision, recall and F1 per label and language, and speed."""
+    """Measure PII detection: precision, recall and F1 per label and language, and speed.
+
+    The policy (phone regions, national ids, labels, allow lists) is the mesh-wide one
+    from the settings, or the tenant's with --tenant. --detectors picks the detectors.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from mesh_agents.errors import MeshError
     from mesh_agents.redaction.evaluation import evaluate, load_records
+    from mesh_agents.redaction.memory import MemoryVault
     from mesh_agents.redaction.redactor import Redactor
-    from mesh_agents.redaction.schema import RedactionSettings
-    from mesh_agents.settings import MeshSettings
 
     console = Console(stderr=True)
     names = ["patterns", "gliner"] if detectors is DetectorChoice.ALL else [detectors.value]
     try:
         records = load_records(file)
-        policy = RedactionSettings(detectors=names, detection_timeout_s=None)  # type: ignore[arg-type]
-        if gliner_model:
-            policy.gliner.model = gliner_model
-        settings = MeshSettings(redaction=policy, max_input_chars=10**9)
-        redactor = Redactor(settings)
+        settings = _evaluation_settings(config, tenant, names, gliner_model)
+        policy = settings.redaction
+        redactor = Redactor(settings, vault=MemoryVault())
         labels = {label for detector in redactor.detectors_for(policy) for label in getattr(detector, "labels", ())}
+        if policy.labels is not None:
+            labels &= set(policy.labels)
 
         with Progress(
             TextColumn("detecting"),
@@ -65,7 +78,8 @@ def eval_pii(
             task = bar.add_task("detect", total=len(records))
             report = evaluate(
                 records,
-                lambda texts: redactor.detect(texts, tenant="eval"),
+                # The settings carry no tenant list, so any tenant id gets the chosen policy.
+                lambda texts: redactor.detect(texts, tenant=tenant or "eval"),
                 labels,
                 batch_size=batch_size,
                 progress=lambda done: bar.advance(task, done),
@@ -78,6 +92,24 @@ def eval_pii(
         typer.echo(json.dumps(report.as_json(), indent=2))
         return
     _print_report(report, names, errors)
+
+
+def _evaluation_settings(
+    config: Path | None, tenant: str | None, detectors: list[str], gliner_model: str | None
+) -> MeshSettings:
+    """Return settings whose mesh-wide policy is the one to evaluate, with no tenant list."""
+    from mesh_agents.settings import load_settings
+
+    settings = load_settings(config)
+    if tenant is not None:
+        settings = settings.for_tenant(tenant)
+    policy = settings.redaction
+    update: dict[str, Any] = {"detectors": detectors, "detection_timeout_s": None}
+    if gliner_model:
+        update["gliner"] = policy.gliner.model_copy(update={"model": gliner_model})
+    return settings.model_copy(
+        update={"redaction": policy.model_copy(update=update), "tenants": {}, "max_input_chars": 10**9}
+    )
 
 
 def _print_report(report: object, detectors: list[str], errors: int) -> None:

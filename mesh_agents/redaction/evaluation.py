@@ -118,38 +118,83 @@ class EvalReport:
         }
 
 
+_RECORD_SHAPE = '{"id", "lang", "kind", "text", "entities": [{"start", "end", "label"}]}'
+
+
 def load_records(path: str | Path) -> list[EvalRecord]:
-    """Read a labelled JSON Lines file.
+    """Read a labelled JSON Lines file (UTF-8, one JSON object per line).
 
     Raises:
-        InvalidInputError: the file is missing, or a line is not a valid record; the
+        InvalidInputError: the path is missing, is a directory or cannot be read, the
+            file contains no record, or a line is not UTF-8 or not a valid record; the
             message names the line.
     """
     file = Path(path)
+    name = str(file)
+    if file.is_dir():
+        raise InvalidInputError(f"evaluation file {name!r} is a directory: pass one .jsonl file inside it")
     if not file.is_file():
-        raise InvalidInputError(f"evaluation file {str(file)!r} not found: check the path")
+        raise InvalidInputError(f"evaluation file {name!r} not found: check the path")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        message = f"cannot read evaluation file {name!r} ({exc.strerror}): check its permissions"
+        raise InvalidInputError(message) from None
+
     records = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(_parse_record(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InvalidInputError(
-                    f"line {number} of {str(file)!r} is not a valid record ({type(exc).__name__}: {exc}); "
-                    'expected {"id", "lang", "kind", "text", "entities": [{"start", "end", "label"}]}',
-                    details={"line": number},
-                ) from None
+    # Split on bytes, so that a line that is not UTF-8 can be named.
+    for number, raw_line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"line {number} of {name!r} is not UTF-8 text (byte 0x{raw_line[exc.start]:02x} at byte "
+                f"{exc.start + 1} of the line): save the file as UTF-8",
+                details={"line": number},
+            ) from None
+        line = line.strip()
+        if not line:
+            continue
+        records.append(_parse_line(line, number, name))
+    if not records:
+        raise InvalidInputError(
+            f"evaluation file {name!r} contains no records: write one JSON object per line, {_RECORD_SHAPE}"
+        )
     return records
 
 
-def _parse_record(raw: dict[str, Any]) -> EvalRecord:
+def _parse_line(line: str, number: int, name: str) -> EvalRecord:
+    """Parse one stripped line; the error names the line and never quotes its text."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"line {number} of {name!r} is not valid JSON ({exc.msg} at column {exc.colno}): "
+            f"write one JSON object per line, {_RECORD_SHAPE}",
+            details={"line": number},
+        ) from None
+    try:
+        return _parse_record(raw)
+    except KeyError as exc:
+        problem = f"missing field {exc.args[0]!r}"
+    except (ValueError, TypeError) as exc:
+        problem = str(exc)
+    raise InvalidInputError(
+        f"line {number} of {name!r} is not a valid record ({problem}): expected {_RECORD_SHAPE}",
+        details={"line": number},
+    )
+
+
+def _parse_record(raw: Any) -> EvalRecord:
+    if not isinstance(raw, dict):
+        raise TypeError(f"a record must be a JSON object, not {type(raw).__name__}")
     text = raw["text"]
     if not isinstance(text, str):
         raise TypeError("text must be a string")
     entities = []
     for entity in raw.get("entities", []):
+        if not isinstance(entity, dict):
+            raise TypeError("each entity must be a JSON object")
         start, end, label = int(entity["start"]), int(entity["end"]), str(entity["label"])
         if not 0 <= start < end <= len(text):
             raise ValueError(f"entity offsets {start}..{end} are outside the text")

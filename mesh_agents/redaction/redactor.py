@@ -25,6 +25,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from mesh_agents.errors import ConfigurationError, InvalidInputError, MeshError, RedactionBlocked
 from mesh_agents.redaction.base import BatchDetector, Detector, Entity, MaskResult, Vault
 from mesh_agents.redaction.memory import MemoryVault
+from mesh_agents.redaction.normalize import NormalizedText, normalize_for_detection
 from mesh_agents.redaction.placeholders import (
     PLACEHOLDER,
     Lookup,
@@ -51,7 +52,7 @@ ATTR_FAILURE = "mesh.redaction.detection_failure"
 ATTR_FAIL_OPEN = "mesh.redaction.fail_open"
 
 # Label under which a placeholder-shaped string already in the input is kept, so that
-# restoring gives back exactly that string instead of some other session value.
+# restoring gives back exactly that string instead of the session value it names.
 _LITERAL_LABEL = "placeholder"
 
 _executor_lock = threading.Lock()
@@ -234,17 +235,17 @@ class Redactor:
                         details={"tenant": tenant, "label": entity.label},
                     )
 
-        # Placeholder-shaped strings already in the text are kept under their own
-        # placeholder unless they are this session's, so restoring is exact.
+        # A placeholder-shaped string in the input is always kept under a placeholder of
+        # its own, even one this session handed out: restoring must give back what was
+        # typed, not the value behind it. The mesh never sends its own placeholders back
+        # in: answers and tool calls are restored before the caller sees them.
         literals = [_literal_placeholders(text, entities) for text, entities in zip(texts, per_text, strict=True)]
-        candidates = {span_text for spans in literals for _, _, span_text in spans}
-        known = self.vault.values_for(tenant, session, candidates, ttl_s=policy.vault_ttl_s) if candidates else {}
 
         # One vault call for every placeholder of every text.
         vault_items: list[tuple[str, str]] = []
         for entities, spans in zip(per_text, literals, strict=True):
             vault_items += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
-            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
+            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans]
         placeholders = iter(
             self.vault.placeholders_for(tenant, session, vault_items, ttl_s=policy.vault_ttl_s) if vault_items else []
         )
@@ -269,9 +270,8 @@ class Redactor:
                 else:
                     entity_placeholders.append(None)
                     replacements.append(_Replacement(entity.start, entity.end, f"[{tag}]"))
-            for start, end, span_text in spans:
-                if span_text not in known:
-                    replacements.append(_Replacement(start, end, next(placeholders)))
+            for start, end, _span_text in spans:
+                replacements.append(_Replacement(start, end, next(placeholders)))
             results.append(MaskResult(_apply(text, replacements), entities, entity_placeholders))
         return results
 
@@ -285,10 +285,11 @@ class Redactor:
         attributes = {ATTR_DETECTORS: [d.name for d in detectors]}
         with step_span("mesh.redaction.detect", attributes=attributes) as span:
             try:
+                arguments = (detectors, texts, policy.labels, policy.normalize_text)
                 if policy.detection_timeout_s is None:
-                    found = _detect_all(detectors, texts, policy.labels)
+                    found = _detect_all(*arguments)
                 else:
-                    future = _detection_executor().submit(_detect_all, detectors, texts, policy.labels)
+                    future = _detection_executor().submit(_detect_all, *arguments)
                     try:
                         found = future.result(timeout=policy.detection_timeout_s)
                     except concurrent.futures.TimeoutError:
@@ -340,6 +341,11 @@ class Redactor:
             value = text[entity.start : entity.end]
             if value.casefold() in allowed or any(p.fullmatch(value) for p in patterns):
                 continue
+            if policy.normalize_text and (allowed or patterns):
+                # An allowed value written in full-width or with a zero-width space is still allowed.
+                view = normalize_for_detection(value).text
+                if view.casefold() in allowed or any(p.fullmatch(view) for p in patterns):
+                    continue
             # The vault keeps the text itself, whatever value a detector reported, so restoring is exact.
             kept.append(entity if entity.value == value else dataclasses.replace(entity, value=value))
         return merge_entities(kept)
@@ -382,17 +388,37 @@ def _build_detectors(policy: RedactionSettings) -> list[Detector]:
     return detectors
 
 
-def _detect_all(detectors: Sequence[Detector], texts: list[str], labels: Sequence[str] | None) -> list[list[Entity]]:
+def _detect_all(
+    detectors: Sequence[Detector], texts: list[str], labels: Sequence[str] | None, normalize: bool = True
+) -> list[list[Entity]]:
+    """Run the detectors over the texts, or over their normalised views with ``normalize``.
+
+    Entities found in a view are returned with the offsets and value of the original text.
+    """
     found: list[list[Entity]] = [[] for _ in texts]
     indexes = [i for i, text in enumerate(texts) if text]
+    views = {i: normalize_for_detection(texts[i]) for i in indexes} if normalize else {}
+    inputs = [views[i].text if normalize else texts[i] for i in indexes]
     for detector in detectors:
         if isinstance(detector, BatchDetector):
-            batch = detector.detect_many([texts[i] for i in indexes], labels)
+            batch = detector.detect_many(inputs, labels)
         else:
-            batch = [detector.detect(texts[i], labels) for i in indexes]
+            batch = [detector.detect(text, labels) for text in inputs]
         for i, entities in zip(indexes, batch, strict=True):
-            found[i].extend(entities)
+            view = views.get(i)
+            if view is None or view.is_identity:
+                found[i].extend(entities)
+            else:
+                found[i].extend(_to_original(entity, texts[i], view) for entity in entities)
     return found
+
+
+def _to_original(entity: Entity, text: str, view: NormalizedText) -> Entity:
+    if not 0 <= entity.start < entity.end <= len(view.text):
+        # An empty span, so that the policy step drops it with a warning.
+        return dataclasses.replace(entity, start=0, end=0)
+    start, end = view.original_span(entity.start, entity.end)
+    return dataclasses.replace(entity, start=start, end=end, value=text[start:end])
 
 
 def _literal_placeholders(text: str, entities: list[Entity]) -> list[tuple[int, int, str]]:

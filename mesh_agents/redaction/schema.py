@@ -102,6 +102,9 @@ class RedactionSettings(BaseModel):
         allow_list: Values that are never treated as personal data (compared without case),
             such as the tenant's own support address.
         allow_patterns: Regular expressions; a value that fully matches one is left alone.
+        normalize_text: Let detectors read the text in NFKC form without zero-width and
+            bidi control characters, so full-width or split values are found; the
+            original characters are masked.
         detection_timeout_s: Maximum detection time per call, seconds; ``None`` waits without limit.
         fail_open: When detection raises or times out, let the text through unmasked
             instead of rejecting the request.
@@ -120,6 +123,7 @@ class RedactionSettings(BaseModel):
     national_ids: list[str] | None = None
     allow_list: list[str] = Field(default_factory=list)
     allow_patterns: list[str] = Field(default_factory=list)
+    normalize_text: bool = Field(default=True, description="Detect on the NFKC text without invisible characters.")
     detection_timeout_s: float | None = Field(default=10.0, gt=0, description="Seconds per detection call.")
     fail_open: bool = Field(default=False, description="Let the request through unmasked when detection fails.")
     vault_ttl_s: int = Field(default=86_400, ge=1, description="Vault entry lifetime after last use, seconds.")

@@ -111,3 +111,92 @@ def test_evaluate_counts_hard_negative_false_positives() -> None:
     report = evaluate(records, lambda texts: [[Entity("phone", 11, 15, 0.9, "t", "4111")]], ["phone"])
     assert report.hard_negative_false_positives == 1
     assert report.false_positive_examples == [("n1", "phone")]
+
+
+RECORDS = [
+    {
+        "id": "r1",
+        "lang": "en",
+        "kind": "chat",
+        "text": "mail anna@example.com",
+        "entities": [{"start": 5, "end": 21, "label": "email"}],
+    },
+    {
+        "id": "r2",
+        "lang": "en",
+        "kind": "chat",
+        "text": "card 4111 1111 1111 1111",
+        "entities": [{"start": 5, "end": 24, "label": "credit_card"}],
+    },
+]
+
+
+def write_records(path: Path) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in RECORDS), encoding="utf-8")
+    return path
+
+
+def test_eval_ignores_config_tenant_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text("tenants:\n  acme: {}\n  globex: {}\n", encoding="utf-8")
+    monkeypatch.setenv("MESH_CONFIG", str(config))
+    result = CliRunner().invoke(app, ["eval", "pii", str(write_records(tmp_path / "set.jsonl")), "--json"])
+    assert result.exit_code == 0, result.output
+    labels = json.loads(result.stdout)["labels"]
+    assert labels["email"]["recall"] == 1.0
+    assert labels["credit_card"]["recall"] == 1.0
+
+
+def test_eval_tenant_option_picks_policy(tmp_path: Path) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text("tenants:\n  acme: {}\n  mail-only:\n    redaction: {labels: [email]}\n", encoding="utf-8")
+    records = str(write_records(tmp_path / "set.jsonl"))
+    command = ["eval", "pii", records, "--json", "--config", str(config)]
+    result = CliRunner().invoke(app, [*command, "--tenant", "mail-only"])
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout)["labels"]) == ["email"]
+
+    result = CliRunner().invoke(app, [*command, "--tenant", "initech"])
+    assert result.exit_code == 2
+    assert "unknown tenant 'initech'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xff\xfe\x00bad\n", "line 1 of '{path}' is not UTF-8 text"),
+        (b'{"id": "a", "text": "x"}\n\xc3(\n', "line 2 of '{path}' is not UTF-8 text"),
+        (b"", "'{path}' contains no records"),
+        (b"\n  \n", "'{path}' contains no records"),
+        (b'{"id": "a", "text": "x"}\n{"id": "b", "text": "y"\n', "line 2 of '{path}' is not valid JSON"),
+        (b"[1, 2]\n", "line 1 of '{path}' is not a valid record (a record must be a JSON object"),
+        (b'{"id": "a"}\n', "line 1 of '{path}' is not a valid record (missing field 'text')"),
+    ],
+)
+def test_eval_bad_file_one_error_line(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_bytes(content)
+    result = CliRunner().invoke(app, ["eval", "pii", str(path), "--json"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    assert expected.format(path=path) in lines[0]
+
+
+def test_bad_json_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"id": "a", "text": "x"\n', encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        load_records(path)
+    assert "line 1 of" in str(caught.value)
+    assert "line 2" not in str(caught.value)
+    assert "column 24" in str(caught.value)
+
+
+def test_eval_directory_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", "pii", str(tmp_path), "--json"])
+    assert result.exit_code == 2
+    assert f"evaluation file '{tmp_path}' is a directory" in result.output
+    assert "not found" not in result.output

@@ -75,6 +75,23 @@ def test_literal_placeholder_in_input_restores_exactly(redactor: Redactor) -> No
     assert redactor.restore_text(result.text, tenant="acme", session="s1")[0] == text
 
 
+@pytest.mark.parametrize("typed", ["x <EMAIL_1> y", "x<EMAIL_1>y", "(<EMAIL_1>)", "<EMAIL_1><EMAIL_1>"])
+def test_typed_known_placeholder_restores_exactly(redactor: Redactor, typed: str) -> None:
+    redactor.mask_text("my mail is victim@example.com", tenant="acme", session="s1")
+    masked = redactor.mask_text(typed, tenant="acme", session="s1").text
+    assert "<EMAIL_1>" not in masked
+    assert redactor.restore_text(masked, tenant="acme", session="s1")[0] == typed
+
+
+def test_typed_placeholder_in_tool_result(redactor: Redactor) -> None:
+    redactor.mask_text(f"mail {EMAIL}", tenant="acme", session="s1")
+    result = {"template": "Dear <EMAIL_1>,", "to": EMAIL}
+    masked, _ = redactor.mask_json(result, tenant="acme", session="s1")
+    assert masked["to"] == "<EMAIL_1>"
+    assert masked["template"] != "Dear <EMAIL_1>,"
+    assert redactor.restore_json(masked, tenant="acme", session="s1")[0] == result
+
+
 def test_mask_json_nested_tool_args(redactor: Redactor) -> None:
     args = {"customer": {"emails": [EMAIL, "none"], "iban": IBAN}, "amount": 12.5, "ok": True, "note": None}
     original = copy.deepcopy(args)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, AIMessageChunk
 
@@ -30,9 +31,13 @@ VALUES = [
 # Strings a model or user may write that look like (parts of) placeholders.
 TRICKY = ["<EMAIL_1>", "<PERSON_2>", "<EMA", "<", ">", "<<IBAN_1>>", "_1>", "<IP_ADDRESS_", "<lower_1>"]
 
+# Characters that the detection view removes, expands, composes or folds.
+DISGUISES = ["\u200b", "\u202e", "\ufeff", "\ufb01", "e\u0301", "ＪＯＨＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "\uff14\uff11"]
+
 fragments = st.one_of(
     st.sampled_from(VALUES),
     st.sampled_from(TRICKY),
+    st.sampled_from(DISGUISES),
     st.text(max_size=12),
     st.sampled_from([" ", "\n", ", ", ": ", "😀"]),
 )
@@ -84,6 +89,24 @@ def test_stream_restore_of_reordered_answer(text: str, order: Any, cuts: list[in
     out = "".join(restorer.feed(piece) for piece in split_at(answer, cuts)) + restorer.flush()
     assert out == expected
     assert restorer.restored == len(pairs)
+
+
+@PROPERTY
+@given(turns=st.lists(texts, min_size=2, max_size=4), order=st.randoms(use_true_random=False))
+@example(turns=["mail anna.schmidt@example.com", "x<EMAIL_1>y <EMAIL_1><PLACEHOLDER_1>"], order=random.Random(0))
+def test_restore_exact_across_turns(turns: list[str], order: Any) -> None:
+    # Later turns may contain, as typed text, the placeholders earlier turns produced.
+    session = new_session()
+    pairs: list[tuple[str, str]] = []
+    for text in turns:
+        result = _redactor.mask_text(text, tenant="prop", session=session)
+        assert _redactor.restore_text(result.text, tenant="prop", session=session)[0] == text
+        pairs += [(p, e.value) for p, e in zip(result.placeholders, result.entities, strict=True) if p]
+    # The model answers with placeholders from every turn, in its own order.
+    order.shuffle(pairs)
+    answer = "".join(f"about {placeholder}, " for placeholder, _ in pairs)
+    expected = "".join(f"about {value}, " for _, value in pairs)
+    assert _redactor.restore_text(answer, tenant="prop", session=session)[0] == expected
 
 
 json_values = st.recursive(
