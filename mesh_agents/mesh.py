@@ -8,6 +8,7 @@ in ``_core``, as a generator of effects (see ``_effects``), and four thin driver
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from opentelemetry.trace import SpanKind
 
 from mesh_agents._effects import END_OF_STREAM, Call, CoreRun, Emit, NextChunk, Sleep, drive_async, drive_sync
@@ -38,7 +40,7 @@ from mesh_agents.pipeline import (
     pii_fingerprint,
     validate_request,
 )
-from mesh_agents.redaction.redactor import Redactor
+from mesh_agents.redaction.redactor import Redactor, StreamRestorer
 from mesh_agents.routing.base import Attempt, AttemptPlan, Target
 from mesh_agents.routing.router import Router
 from mesh_agents.settings import MeshSettings
@@ -173,9 +175,7 @@ class Mesh:
                 details["usage"] = yield Call(self.usage.record_cache_read, (request, lookup), blocking=True)
                 root.set_attribute(GenAI.USAGE_CACHE_READ_INPUT_TOKENS, details["usage"].usage.cache_read_tokens)
                 if streaming:
-                    restored = yield from self._restore_stream_from_text(answer, request.tenant, session)
-                    answer = AIMessage(content=restored.text, tool_calls=answer.tool_calls)
-                    restored_count = restored.count
+                    answer, restored_count = yield from self._restore_cached_stream(answer, request.tenant, session)
                 else:
                     answer, restored_count = yield from self._guard_and_restore(answer, request, session, context)
             else:
@@ -236,7 +236,19 @@ class Mesh:
                 # Chunks already went out restored; the output guard can only flag now.
                 report = yield Call(self.guardrails.check_output, (masked_answer,), {"context": context}, blocking=True)
                 details["output_verdicts"] = report.verdicts
-                answer = AIMessage(content=restored_text, tool_calls=masked_answer.tool_calls)
+                # The text went out restored chunk by chunk; the tool calls are restored whole.
+                restored, _ = yield Call(
+                    self.redactor.restore_message,
+                    (masked_answer,),
+                    {"tenant": request.tenant, "session": session},
+                    blocking=True,
+                )
+                answer = AIMessage(
+                    content=restored_text,
+                    tool_calls=restored.tool_calls,
+                    invalid_tool_calls=restored.invalid_tool_calls,
+                    usage_metadata=masked_answer.usage_metadata,
+                )
                 return answer, attempt.target.name, restored_count
             answer, restored_count = yield from self._guard_and_restore(masked_answer, request, session, context)
             return answer, attempt.target.name, restored_count
@@ -336,6 +348,8 @@ class Mesh:
             _open_stream, (model, masked_request.messages, call_kwargs), {"asynchronous": False}, afn=_aopen_stream
         )
         restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
+        # Streamed tool-call arguments are raw JSON, restored per call index.
+        call_restorers: dict[int | None, StreamRestorer] = {}
         whole: AIMessageChunk | None = None
         restored_parts: list[str] = []
         emitted = False
@@ -346,19 +360,37 @@ class Mesh:
                     break
                 whole = chunk if whole is None else whole + chunk
                 text = restorer.feed(message_text(chunk))
-                if text or chunk.usage_metadata or chunk.tool_call_chunks:
+                calls: list[ToolCallChunk] = []
+                for call in chunk.tool_call_chunks:
+                    index = call.get("index")
+                    if index not in call_restorers:
+                        call_restorers[index] = self.redactor.stream_restorer(
+                            tenant=tenant, session=session, json_strings=True
+                        )
+                    arguments = call_restorers[index].feed(call.get("args") or "")
+                    calls.append(tool_call_chunk(name=call.get("name"), args=arguments, id=call.get("id"), index=index))
+                if text or chunk.usage_metadata or calls:
                     restored_parts.append(text)
                     emitted = True
-                    yield Emit(AIMessageChunk(content=text, id=chunk.id))
+                    yield Emit(
+                        AIMessageChunk(
+                            content=text, id=chunk.id, tool_call_chunks=calls, usage_metadata=chunk.usage_metadata
+                        )
+                    )
         except Exception as exc:
             if emitted:
                 partial = message_text(whole) if whole is not None else ""
                 raise _StreamStarted(exc, partial) from exc
             raise
         tail = restorer.flush()
-        if tail:
+        call_tails = [
+            tool_call_chunk(name=None, args=rest, id=None, index=index)
+            for index, call_restorer in call_restorers.items()
+            if (rest := call_restorer.flush())
+        ]
+        if tail or call_tails:
             restored_parts.append(tail)
-            yield Emit(AIMessageChunk(content=tail))
+            yield Emit(AIMessageChunk(content=tail, tool_call_chunks=call_tails))
         masked = whole if whole is not None else AIMessageChunk(content="")
         answer = AIMessage(
             content=masked.content,
@@ -367,7 +399,8 @@ class Mesh:
             response_metadata=masked.response_metadata,
             id=masked.id,
         )
-        return answer, "".join(restored_parts), restorer.restored
+        restored_count = restorer.restored + sum(call.restored for call in call_restorers.values())
+        return answer, "".join(restored_parts), restored_count
 
     def _guard_and_restore(
         self, masked_answer: AIMessage, request: MeshRequest, session: str, context: GuardContext
@@ -386,12 +419,23 @@ class Mesh:
             span.set_attribute(MeshAttr.REDACTION_RESTORED, count)
         return restored, count
 
-    def _restore_stream_from_text(self, answer: AIMessage, tenant: str, session: str) -> Generator[Any, Any, _Restored]:
-        restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
-        text = restorer.feed(message_text(answer)) + restorer.flush()
-        if text:
-            yield Emit(AIMessageChunk(content=text))
-        return _Restored(text, restorer.restored)
+    def _restore_cached_stream(
+        self, answer: AIMessage, tenant: str, session: str
+    ) -> Generator[Any, Any, tuple[AIMessage, int]]:
+        """Emit a cached answer, restored, as one chunk; return it and the count restored."""
+        restored, count = yield Call(
+            self.redactor.restore_message, (answer,), {"tenant": tenant, "session": session}, blocking=True
+        )
+        text = message_text(restored)
+        calls = [
+            tool_call_chunk(
+                name=call["name"], args=json.dumps(call["args"], ensure_ascii=False), id=call["id"], index=index
+            )
+            for index, call in enumerate(restored.tool_calls)
+        ]
+        if text or calls:
+            yield Emit(AIMessageChunk(content=text, tool_call_chunks=calls))
+        return AIMessage(content=text, tool_calls=restored.tool_calls), count
 
 
 class _StreamStarted(Exception):
@@ -404,14 +448,6 @@ class _StreamStarted(Exception):
         super().__init__(type(error).__name__)
         self.error = error
         self.partial_text = partial_text
-
-
-class _Restored:
-    __slots__ = ("count", "text")
-
-    def __init__(self, text: str, count: int) -> None:
-        self.text = text
-        self.count = count
 
 
 def _open_stream(

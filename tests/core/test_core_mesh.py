@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -317,3 +318,65 @@ def test_capture_content_records_masked_text(model: RecordingModel, spans: Any) 
     recorded = chat.attributes["gen_ai.input.messages"] + chat.attributes["gen_ai.output.messages"]
     assert "<EMAIL_1>" in recorded
     assert EMAIL not in recorded
+
+
+class ToolCallingModel(BaseChatModel):
+    """Requests a tool call whose arguments repeat the placeholders it was sent, streamed in small pieces."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "tool-calling"
+
+    def _arguments(self, messages: list[BaseMessage]) -> str:
+        text = str(messages[-1].content)
+        placeholders = [word.strip(".,") for word in text.split() if word.startswith("<")]
+        return json.dumps({"to": placeholders[0] if placeholders else "", "note": 'say "hi"'})
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        call = {"name": "send_mail", "args": json.loads(self._arguments(messages)), "id": "call_1"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        arguments = self._arguments(messages)
+        yield ChatGenerationChunk(message=AIMessageChunk(content="Sending."))
+        # Four-character pieces split the placeholder across chunks, as providers do.
+        for start in range(0, len(arguments), 4):
+            first = start == 0
+            piece = {
+                "name": "send_mail" if first else None,
+                "args": arguments[start : start + 4],
+                "id": "call_1" if first else None,
+                "index": 0,
+            }
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[piece]))  # type: ignore[list-item]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cached", [False, True])
+def test_stream_restores_tool_call_arguments(cached: bool) -> None:
+    mesh = Mesh(MeshSettings(), targets={"small": ToolCallingModel()})
+    request = _request(f"Mail the refund confirmation to {EMAIL} please.")
+    if cached:
+        first = mesh.invoke(request)
+        assert first.message.tool_calls[0]["args"]["to"] == EMAIL
+
+    chunks = list(mesh.stream(request))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+
+    assert [call["args"] for call in merged.tool_calls] == [{"to": EMAIL, "note": 'say "hi"'}]
+    assert [call["name"] for call in merged.tool_calls] == ["send_mail"]
+    assert "<EMAIL_" not in json.dumps(merged.tool_calls)
