@@ -45,7 +45,7 @@ def fit(
         )
     except MeshError as exc:
         typer.echo(f"error: {exc.safe_message}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise typer.Exit(code=2) from None
 
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2))
@@ -56,7 +56,12 @@ def fit(
 
         routes = [route.model_dump() for route in report.to_routes()]
         policy = {"kind": "semantic_routes", "aggregation": report.aggregation, "routes": routes}
-        output.write_text(yaml.safe_dump({"routing": {"policies": [policy]}}, allow_unicode=True, sort_keys=False))
+        text = yaml.safe_dump({"routing": {"policies": [policy]}}, allow_unicode=True, sort_keys=False)
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"error: cannot write {str(output)!r} ({exc.strerror or type(exc).__name__})", err=True)
+            raise typer.Exit(code=2) from None
         typer.echo(f"wrote {len(routes)} routes to {output}")
 
 
