@@ -35,6 +35,9 @@ def fit(
 
     if aggregation not in ("avg", "min", "sum"):
         raise typer.BadParameter(f"{aggregation!r} is not one of avg, min, sum", param_hint="--aggregation")
+    if output is not None and not output.parent.is_dir():
+        typer.echo(f"error: --output: folder {str(output.parent)!r} does not exist; create it first", err=True)
+        raise typer.Exit(code=2)
     try:
         report = fit_routes(
             load_examples(examples),

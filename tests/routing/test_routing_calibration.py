@@ -197,3 +197,9 @@ def test_threshold_search_fits_routes_separately(aggregation: Aggregation) -> No
     assert 0.2 < thresholds[0] <= 0.4
     assert 0.6 < thresholds[1] <= 0.8
     assert _accuracy(distances, owners, labels, thresholds, aggregation) == 1.0
+
+
+def test_routes_fit_command_rejects_output_in_missing_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["routes", "fit", str(EXAMPLES), "--output", str(tmp_path / "no" / "r.yaml")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --output: folder")
