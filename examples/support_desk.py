@@ -10,7 +10,7 @@ run's ``invoke_workflow`` span, and a blocked call ends the turn with a clear me
 
 Run one request (the model is the offline stand-in unless you pass another)::
 
-    python examples/support_desk.py "I was charged twice for invoice INV-2291" --tenant acme
+    .venv/bin/python examples/support_desk.py "I was charged twice for invoice INV-2291" --tenant acme
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Write ``requests.jsonl``: the demo's enterprise requests with synthetic personal data.
 
-Run ``python examples/data/generate_requests.py`` to rebuild the file. The output is the
+Run ``.venv/bin/python examples/data/generate_requests.py`` to rebuild the file. The output is the
 same on every run: names are drawn from fixed lists, and numbers come from a seeded
 generator and get valid check digits (IBAN mod 97 and Luhn through python-stdnum), so
 the redaction patterns see realistic values. The names are common first and last names

@@ -36,6 +36,7 @@ __all__ = [
     "DemoReport",
     "RequestOutcome",
     "build_demo_mesh",
+    "check_tenants",
     "load_records",
     "render_report",
     "run_demo",
@@ -111,28 +112,71 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     """Read the demo's JSON Lines request file.
 
     Raises:
-        InvalidInputError: the file is missing, a line is not a JSON object, or a record
-            lacks ``id``, ``tenant`` or ``text``; the message names the line.
+        InvalidInputError: the file is missing, empty or not UTF-8, a line is not a JSON object,
+            or a record lacks ``id``, ``tenant`` or ``text`` or has an invalid tenant id; the
+            message names the line, never its text.
     """
+    from mesh_agents.types import validate_identifier
+
     if not path.is_file():
         raise InvalidInputError(f"request file {str(path)!r} not found; pass --requests with a JSON Lines file")
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"request file {str(path)!r} is not UTF-8 (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from exc
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path.name} line {number}: invalid JSON ({exc.msg}); fix or remove it") from exc
+            raise InvalidInputError(
+                f"{path.name} line {number}: invalid JSON ({exc.msg}); write one JSON object per line"
+            ) from exc
         if not isinstance(record, dict):
-            raise InvalidInputError(f"{path.name} line {number}: expected a JSON object, got {type(record).__name__}")
+            raise InvalidInputError(
+                f"{path.name} line {number}: expected a JSON object, got {_json_kind(record)}; "
+                "write one object with id, tenant and text per line (JSON Lines, not a JSON array)"
+            )
         missing = [name for name in _REQUIRED_FIELDS if not record.get(name)]
         if missing:
             raise InvalidInputError(f"{path.name} line {number}: missing field(s) {', '.join(missing)}")
+        wrong = [name for name in _REQUIRED_FIELDS if not isinstance(record[name], str)]
+        if wrong:
+            raise InvalidInputError(f"{path.name} line {number}: field(s) {', '.join(wrong)} must be strings")
+        try:
+            validate_identifier("tenant", record["tenant"])
+        except ValueError as exc:
+            raise InvalidInputError(f"{path.name} line {number}: {exc}") from exc
         records.append(record)
     if not records:
-        raise InvalidInputError(f"request file {str(path)!r} has no requests")
+        raise InvalidInputError(
+            f"request file {str(path)!r} has no requests; write one JSON object with id, tenant and text per line"
+        )
     return records
+
+
+def _json_kind(value: object) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def check_tenants(records: list[dict[str, Any]], mesh: Mesh, source: Path) -> None:
+    """Fail before the run if a record names a tenant the settings do not know.
+
+    Raises:
+        InvalidInputError: the message names the record's id and the known tenants.
+    """
+    for record in records:
+        try:
+            mesh.settings.check_tenant(record["tenant"])
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"{source.name}, request {str(record['id'])[:40]!r}: {exc.safe_message}", details=exc.details
+            ) from exc
 
 
 def load_example() -> ModuleType:
@@ -478,15 +522,42 @@ def demo(
     per_request: Annotated[bool, typer.Option("--per-request", help="Also print one row per request.")] = False,
 ) -> None:
     """Run the multi-agent support desk over the demo requests and print what the mesh did."""
+    from mesh_agents.errors import MeshError
+
+    try:
+        _demo(requests, model, expensive_model, latency_ms, config, otlp_endpoint, per_request)
+    except MeshError as exc:
+        typer.echo(f"error: {exc.safe_message}", err=True)
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        # The message of an arbitrary exception may carry request text: log it, print only its type.
+        logger.exception("mesh-agents demo failed")
+        message = f"the demo failed unexpectedly ({type(exc).__name__}); the log above has the details"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _demo(
+    requests: Path,
+    model: str,
+    expensive_model: str | None,
+    latency_ms: float,
+    config: Path | None,
+    otlp_endpoint: str | None,
+    per_request: bool,
+) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
     from mesh_agents import tracing
 
     console = Console()
-    exporting = tracing.setup("mesh-agents-demo", endpoint=otlp_endpoint) if otlp_endpoint else False
     records = load_records(requests)
     mesh = build_demo_mesh(config, model=model, expensive_model=expensive_model, latency_ms=latency_ms)
+    check_tenants(records, mesh, requests)
+    exporting = tracing.setup("mesh-agents-demo", endpoint=otlp_endpoint) if otlp_endpoint else False
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("requests", total=len(records))
         report = run_demo(records, mesh, model=model, progress=lambda: progress.advance(task))

@@ -35,6 +35,9 @@ def fit(
 
     if aggregation not in ("avg", "min", "sum"):
         raise typer.BadParameter(f"{aggregation!r} is not one of avg, min, sum", param_hint="--aggregation")
+    if output is not None and not output.parent.is_dir():
+        typer.echo(f"error: --output: folder {str(output.parent)!r} does not exist; create it first", err=True)
+        raise typer.Exit(code=2)
     try:
         report = fit_routes(
             load_examples(examples),
@@ -45,7 +48,7 @@ def fit(
         )
     except MeshError as exc:
         typer.echo(f"error: {exc.safe_message}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise typer.Exit(code=2) from None
 
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2))
@@ -56,7 +59,12 @@ def fit(
 
         routes = [route.model_dump() for route in report.to_routes()]
         policy = {"kind": "semantic_routes", "aggregation": report.aggregation, "routes": routes}
-        output.write_text(yaml.safe_dump({"routing": {"policies": [policy]}}, allow_unicode=True, sort_keys=False))
+        text = yaml.safe_dump({"routing": {"policies": [policy]}}, allow_unicode=True, sort_keys=False)
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"error: cannot write {str(output)!r} ({exc.strerror or type(exc).__name__})", err=True)
+            raise typer.Exit(code=2) from None
         typer.echo(f"wrote {len(routes)} routes to {output}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,9 @@ NO_ROUTE = "(none)"
 
 _GRID = np.round(np.arange(0.05, 1.2001, 0.01), 2)
 _MAX_PASSES = 8
+
+MIN_EXAMPLES_PER_ROUTE = 3
+"""Fewest examples a route needs: two train references (fitting leaves one out) and one test example."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,12 @@ def load_examples(path: str | Path) -> list[LabelledExample]:
     if not source.is_file():
         raise InvalidInputError(f"examples file {str(source)!r} not found: check the path")
     examples = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        content = source.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = source.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InvalidInputError(f"{source}:{bad_line}: the file is not UTF-8; save it as UTF-8") from exc
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -177,11 +185,16 @@ def fit_routes(
     test_fraction: float = 0.3,
     seed: int = 0,
 ) -> FitReport:
-    """Split, fit per-route thresholds on train, and measure accuracy on test."""
+    """Split, fit per-route thresholds on train, and measure accuracy on test.
+
+    Raises:
+        InvalidInputError: a route has fewer than ``MIN_EXAMPLES_PER_ROUTE`` examples, or the
+            split leaves a route without two train references or without a test example.
+    """
+    _check_counts(examples)
     train, test = split_examples(examples, test_fraction=test_fraction, seed=seed)
+    _check_split(train, test)
     routes = sorted({example.route for example in train if example.route is not None})
-    if not routes:
-        raise InvalidInputError("the train split has no routed example; add labelled examples")
     index = {name: position for position, name in enumerate(routes)}
     references = [example for example in train if example.route is not None]
     owners = np.array([index[example.route] for example in references if example.route is not None], dtype=np.int64)
@@ -246,6 +259,36 @@ def fit_routes(
     )
 
 
+def _check_counts(examples: Sequence[LabelledExample]) -> None:
+    counts = Counter(example.route for example in examples if example.route is not None)
+    if not counts:
+        raise InvalidInputError("no example names a route; label examples with 'route'")
+    few = {name: count for name, count in sorted(counts.items()) if count < MIN_EXAMPLES_PER_ROUTE}
+    if few:
+        listed = ", ".join(f"{name!r} has {count}" for name, count in few.items())
+        raise InvalidInputError(
+            f"too few examples per route: {listed}; each route needs at least {MIN_EXAMPLES_PER_ROUTE} "
+            "(two train references, since fitting leaves one out, and one test example): add labelled examples",
+            details={"routes": few, "minimum": MIN_EXAMPLES_PER_ROUTE},
+        )
+
+
+def _check_split(train: Sequence[LabelledExample], test: Sequence[LabelledExample]) -> None:
+    train_counts = Counter(example.route for example in train if example.route is not None)
+    test_counts = Counter(example.route for example in test if example.route is not None)
+    short = [
+        f"{name!r} ({train_counts[name]} train, {test_counts[name]} test)"
+        for name in sorted(set(train_counts) | set(test_counts))
+        if train_counts[name] < 2 or test_counts[name] < 1
+    ]
+    if short:
+        raise InvalidInputError(
+            f"the split leaves too few examples for route(s) {', '.join(short)}: each route needs two train "
+            "and one test example; the split is stratified by route and language, so give each route at least "
+            "two examples in one language",
+        )
+
+
 def _labels(examples: Sequence[LabelledExample], index: dict[str, int]) -> npt.NDArray[np.int64]:
     # A test route missing from train can never be predicted; it counts as "no route" expected.
     return np.array([index.get(example.route, -1) if example.route else -1 for example in examples], dtype=np.int64)
@@ -271,8 +314,11 @@ def _coordinate_ascent(
 ) -> npt.NDArray[np.float64]:
     """Maximise train accuracy one threshold at a time, starting from the best shared threshold.
 
-    Among equally accurate values the middle of the best run is taken, which leaves
-    the most margin on both sides.
+    A route's threshold moves only when that raises train accuracy, to the middle of
+    the best run of equally accurate values, which leaves the most margin on both
+    sides. With ``avg`` or ``sum`` aggregation the routes are coupled (the search
+    radius is the largest threshold), so on overlapping data often no single move
+    helps and every route keeps the shared value: docs/accuracy.md, Routing.
     """
     shared = [_accuracy(distances, owners, labels, np.full(route_count, value), aggregation) for value in _GRID]
     thresholds = np.full(route_count, _middle_of_best(shared))

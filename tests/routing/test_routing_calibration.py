@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from routing_support import fake_model, mesh_settings, request
@@ -16,7 +17,17 @@ from mesh_agents.cli.routing import fit  # noqa: F401 - registers the command
 from mesh_agents.embeddings import default_vectorizer
 from mesh_agents.errors import InvalidInputError
 from mesh_agents.routing import Router
-from mesh_agents.routing.calibration import NO_ROUTE, FitReport, fit_routes, load_examples, split_examples
+from mesh_agents.routing.calibration import (
+    NO_ROUTE,
+    FitReport,
+    LabelledExample,
+    _accuracy,
+    _coordinate_ascent,
+    fit_routes,
+    load_examples,
+    split_examples,
+)
+from mesh_agents.routing.semantic import Aggregation
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data" / "routing_examples.jsonl"
 
@@ -120,3 +131,75 @@ def test_routes_fit_command_rejects_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["routes", "fit", str(tmp_path / "absent.jsonl")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def test_routes_fit_command_rejects_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "Rechnung doppelt", "route": "billing"}\n{"text": "Gr\xfc\xdfe", "route": null}\n')
+    result = CliRunner().invoke(app, ["routes", "fit", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ")
+    assert f"{path}:2: the file is not UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ([("Please refund invoice 7", "billing")], "'billing' has 1; each route needs at least 3"),
+        (
+            [("refund", "billing"), ("invoice copy", "billing"), ("reset password", "support")],
+            "'billing' has 2, 'support' has 1",
+        ),
+    ],
+    ids=["one-example", "two-routes-short"],
+)
+def test_routes_fit_command_rejects_too_few_examples(
+    tmp_path: Path, rows: list[tuple[str, str]], fragment: str
+) -> None:
+    path = tmp_path / "few.jsonl"
+    path.write_text("".join(json.dumps({"text": text, "route": route}) + "\n" for text, route in rows))
+    result = CliRunner().invoke(app, ["routes", "fit", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: too few examples per route: ")
+    assert fragment in result.output
+
+
+def test_fit_rejects_a_split_without_test_examples_for_a_route() -> None:
+    # Three billing examples in three languages: every (route, language) group has one, so none is held out.
+    examples = [
+        LabelledExample("Please refund the duplicate charge.", "billing", "en"),
+        LabelledExample("Bitte erstatten Sie die doppelte Abbuchung.", "billing", "de"),
+        LabelledExample("Remboursez le double prélèvement, s'il vous plaît.", "billing", "fr"),
+    ]
+    with pytest.raises(InvalidInputError, match=r"'billing' \(3 train, 0 test\)"):
+        fit_routes(examples, default_vectorizer())
+
+
+@pytest.mark.parametrize("aggregation", ["avg", "min"])
+def test_threshold_search_fits_routes_separately(aggregation: Aggregation) -> None:
+    """A tight route and a loose route get different thresholds, each between its own and its negatives' distances."""
+    # Train rows: a1-a3 (route 0), b1-b3 (route 1), n1-n2 (no route, near A), n3-n4 (no route, near B).
+    # Columns: the six references a1-a3, b1-b3.
+    distances = np.full((10, 6), 1.0)
+    distances[0:3, 0:3] = 0.2
+    distances[3:6, 3:6] = 0.6
+    distances[6:8, 0:3] = 0.4
+    distances[8:10, 3:6] = 0.8
+    for reference in range(6):
+        distances[reference, reference] = np.inf
+    owners = np.array([0, 0, 0, 1, 1, 1])
+    labels = np.array([0, 0, 0, 1, 1, 1, -1, -1, -1, -1])
+
+    thresholds = _coordinate_ascent(distances, owners, labels, 2, aggregation)
+
+    # No single shared threshold classifies all ten; separate ones do.
+    assert 0.2 < thresholds[0] <= 0.4
+    assert 0.6 < thresholds[1] <= 0.8
+    assert _accuracy(distances, owners, labels, thresholds, aggregation) == 1.0
+
+
+def test_routes_fit_command_rejects_output_in_missing_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["routes", "fit", str(EXAMPLES), "--output", str(tmp_path / "no" / "r.yaml")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --output: folder")
