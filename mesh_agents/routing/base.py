@@ -203,7 +203,7 @@ class AttemptPlan(Protocol):
         ...
 
     def record_success(self, attempt: Attempt, latency_s: float) -> None:
-        """Report that the attempt answered after ``latency_s`` seconds; the plan ends."""
+        """Report that the attempt succeeded after ``latency_s`` seconds, which ends the plan."""
         ...
 
     def record_failure(self, attempt: Attempt, error: BaseException, latency_s: float) -> None:
@@ -220,7 +220,7 @@ class RoutingPolicy(Protocol):
     def apply(self, candidates: list[Candidate], request: MeshRequest) -> list[Candidate]:
         """Return the candidates, marking removed ones with ``removed_by`` and scoring the rest.
 
-        A policy sees removed candidates too (to explain them) but must not revive one.
+        A policy receives removed candidates too (to explain them) but must not revive one.
         """
         ...
 

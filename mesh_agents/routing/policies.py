@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_OUTPUT_TOKENS = 512
-"""Expected answer length for cost estimates when the request sets no ``max_tokens``."""
+"""Expected output tokens for cost estimates when the request sets no ``max_tokens``."""
 
 _MESSAGE_OVERHEAD_TOKENS = 4
 
@@ -89,7 +89,7 @@ def _has_images(message: BaseMessage) -> bool:
 
 @dataclass
 class RequestFacts:
-    """What the policies know about one request, computed on first use.
+    """Facts about one request that several policies use, each computed on first use.
 
     Attributes:
         route: Name of the semantic route that matched, set by ``SemanticRoutes``.
@@ -123,7 +123,7 @@ class RequestFacts:
 
     @property
     def output_tokens(self) -> int:
-        """Expected answer tokens: ``max_tokens`` when set, else ``DEFAULT_OUTPUT_TOKENS``."""
+        """Expected output tokens: ``max_tokens`` when set, else ``DEFAULT_OUTPUT_TOKENS``."""
         return self.request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
 
     @property
@@ -277,9 +277,9 @@ class LeastBusy:
 class WeightedRoundRobin:
     """Give first place to targets in proportion to their ``weight`` (smooth weighted round robin).
 
-    Each decision adds every candidate's weight to its running credit, picks the
-    candidate with the most credit and takes the total weight from it, which spreads
-    picks evenly (weights 5:1:1 give a a b a c a a, not a a a a a b c). The credit is
+    Each decision adds every candidate's weight to its running credit, then picks the
+    candidate with the most credit and takes the total weight from it. This spreads
+    picks evenly: weights 5:1:1 give a a b a c a a, not a a a a a b c. The credit is
     kept per process.
     """
 

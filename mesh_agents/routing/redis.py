@@ -222,7 +222,17 @@ class RedisRouteIndex:
                 for route in self.routes
             ]
             try:
-                self._router = SemanticRouter(name=self.name, routes=routes, vectorizer=vectorizer, redis_url=self.url)
+                try:
+                    self._router = SemanticRouter(
+                        name=self.name, routes=routes, vectorizer=vectorizer, redis_url=self.url
+                    )
+                except redis.ResponseError as exc:
+                    # Another process created the index between the existence check and ours; reuse it.
+                    if "already exists" not in str(exc).lower():
+                        raise
+                    self._router = SemanticRouter(
+                        name=self.name, routes=routes, vectorizer=vectorizer, redis_url=self.url
+                    )
             except redis.RedisError as exc:
                 raise BackendUnavailable(
                     f"semantic route index {self.name!r} unavailable at the configured Redis ({type(exc).__name__}); "

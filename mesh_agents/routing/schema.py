@@ -254,4 +254,7 @@ class RoutingSettings(BaseModel):
         default=0.5, ge=0.0, le=1.0, description="Fraction of each backoff delay drawn at random, 0 to 1."
     )
     timeout_s: float | None = Field(default=60.0, gt=0.0, description="Per-attempt timeout, seconds.")
-    health: HealthSettings = Field(default_factory=HealthSettings)
+    health: HealthSettings = Field(
+        default_factory=HealthSettings,
+        description="Breaker and EWMA settings; read from the mesh-wide settings only, because health is per target.",
+    )

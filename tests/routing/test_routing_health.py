@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from routing_support import ManualClock
 
 from mesh_agents.routing import BreakerState, HealthStore, MemoryHealthStore
@@ -164,3 +166,46 @@ def test_redis_health_fails_open_when_unreachable(clock: ManualClock) -> None:
     store = RedisHealthStore("redis://127.0.0.1:1/0", SETTINGS)
     assert store.acquire("t", "a", clock()) == (True, False)
     assert store.snapshot(["t"], clock())["t"].available is True
+
+
+_STEP = st.tuples(
+    st.sampled_from(["ok", "fail", "client_error", "lost"]),
+    st.floats(min_value=0.0, max_value=20.0, allow_nan=False),
+)
+
+
+@given(steps=st.lists(_STEP, max_size=60))
+@settings(max_examples=150, deadline=None)
+def test_breaker_invariants_hold_for_any_sequence(steps: list[tuple[str, float]]) -> None:
+    """Random outcomes and clock jumps never break the breaker's rules."""
+    store = MemoryHealthStore(SETTINGS)
+    clock = ManualClock()
+    for number, (outcome, elapsed) in enumerate(steps):
+        clock.advance(elapsed)
+        before = store.record_of("t")
+        allowed, is_probe = store.acquire("t", f"a{number}", clock())
+        if before.state is BreakerState.CLOSED:
+            assert allowed
+            assert not is_probe
+        if is_probe:
+            # While the probe is out, nobody else gets through.
+            assert store.acquire("t", f"b{number}", clock()) == (False, False)
+        if not allowed or outcome == "lost":
+            continue
+        after = store.record(
+            "t",
+            f"a{number}",
+            ok=outcome == "ok",
+            latency_s=0.1,
+            counts_against_health=outcome != "client_error",
+            is_probe=is_probe,
+            now=clock(),
+        )
+        assert 0.0 <= after.error_rate <= 1.0
+        if after.state is BreakerState.OPEN:
+            assert after.opened >= 1
+            assert after.open_until > clock() - 1e-9
+        if is_probe and outcome == "ok":
+            assert after.state is BreakerState.CLOSED
+        if before.state is BreakerState.CLOSED and after.consecutive_failures >= SETTINGS.failure_threshold:
+            assert after.state is BreakerState.OPEN

@@ -127,8 +127,7 @@ def test_weighted_round_robin_follows_weights() -> None:
     router = Router(MeshSettings(), targets=targets, policies=[WeightedRoundRobin()])
     winners = [router.route(request()).chosen for _ in range(70)]
     assert Counter(winners) == {"a": 50, "b": 10, "c": 10}
-    assert winners[:7].count("a") == 5
-    assert "aaaaa" not in "".join(winners[:7])
+    assert winners[:7] == ["a", "a", "b", "a", "c", "a", "a"]
 
 
 def test_least_busy_prefers_fewest_calls_in_flight(clock: ManualClock) -> None:

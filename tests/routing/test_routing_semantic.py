@@ -120,3 +120,16 @@ def test_router_with_redis_url_uses_redis_backends(redis_url: str) -> None:
     other = _router(redis_url=redis_url)
     assert other.route(request("Please resend last month's invoice to our finance team.")).route == "billing"
     assert not isinstance(router.health, MemoryHealthStore)
+
+
+@pytest.mark.redis
+def test_unreachable_redis_index_raises_backend_unavailable() -> None:
+    from mesh_agents.errors import BackendUnavailable
+    from mesh_agents.routing.redis import RedisRouteIndex
+
+    # Nothing listens on port 1 of 127.0.0.1.
+    index = RedisRouteIndex(ROUTES, default_vectorizer(), "redis://127.0.0.1:1/0", name="unreachable")
+    with pytest.raises(BackendUnavailable) as caught:
+        index.match(np.zeros(384, dtype=np.float32))
+    assert "'unreachable'" in str(caught.value)
+    assert "MESH_REDIS_URL" in str(caught.value)
