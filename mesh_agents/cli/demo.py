@@ -217,7 +217,7 @@ def run_demo(
     startup_s = time.perf_counter() - started
 
     example = load_example()
-    desk = example.build_support_desk(MeshChatModel(mesh=mesh))
+    desk = example.build_support_desk(MeshChatModel(mesh=mesh), mesh=mesh)
     outcomes = []
     started = time.perf_counter()
     for record in records:
@@ -301,7 +301,7 @@ def summarise(record: dict[str, Any], final: dict[str, Any]) -> RequestOutcome:
 def _where(info: dict[str, Any], after_tool_result: bool) -> str:
     if info.get("stage") == "model" or info.get("code") == "budget_exceeded":
         return "budget"
-    if info.get("stage") == "guard_output" or (info.get("details") or {}).get("stage") == "output":
+    if info.get("stage") == "guard_output":
         return "model output"
     return "tool result" if after_tool_result else "user input"
 
