@@ -326,12 +326,13 @@ def render_report(report: DemoReport, console: Console, *, per_request: bool = F
         _print_requests(report.outcomes, console)
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
+def _table(title: str, columns: Sequence[str], *, numbers_from: int = 1) -> Table:
+    """Return a table whose columns from ``numbers_from`` on are right-aligned numbers."""
     from rich.table import Table
 
     table = Table(title=title)
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        table.add_column(column, justify="right" if index >= numbers_from else "left")
     return table
 
 
@@ -424,7 +425,7 @@ def _print_blocked(outcomes: Sequence[RequestOutcome], console: Console) -> None
     blocked = [o for o in outcomes if o.outcome == "blocked"]
     if not blocked:
         return
-    table = _table("blocked requests", ("request", "tenant", "blocked by", "where", "reason"))
+    table = _table("blocked requests", ("request", "tenant", "blocked by", "where", "reason"), numbers_from=5)
     kinds = {"guardrail_blocked": "guardrail", "budget_exceeded": "budget", "redaction_blocked": "redaction"}
     for outcome in blocked:
         code = outcome.blocked_code or ""
@@ -434,7 +435,7 @@ def _print_blocked(outcomes: Sequence[RequestOutcome], console: Console) -> None
 
 def _print_requests(outcomes: Sequence[RequestOutcome], console: Console) -> None:
     columns = ("request", "tenant", "agent", "outcome", "calls", "hits", "targets", "masked", "restored", "ms")
-    table = _table("every request", columns)
+    table = _table("every request", columns, numbers_from=4)
     for o in outcomes:
         outcome = o.outcome if o.outcome != "blocked" else f"blocked: {o.blocked_where}"
         table.add_row(
