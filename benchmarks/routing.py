@@ -15,6 +15,7 @@ really sleeps, so the run is deterministic for a seed and takes about a second.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -40,7 +41,7 @@ EXAMPLES = ROOT / "examples" / "data" / "routing_examples.jsonl"
 
 
 class SimulatedClock:
-    """Unix seconds that move only when the simulation says time passes."""
+    """Unix seconds that move only when the simulation advances them."""
 
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
@@ -108,7 +109,7 @@ def run_fault_injection(requests: int = 500, seed: int = 7) -> FaultReport:
 
     Targets: ``flaky`` fails 30% of its calls with a 503; ``slow`` hangs during an
     outage from 60 s to 160 s of simulated time, and each hang is cut at the 5 s
-    attempt timeout; ``steady`` always answers. Weighted round robin spreads
+    attempt timeout; ``steady`` always succeeds. Weighted round robin spreads
     winners evenly, so every target is the first choice for about a third of the
     requests. A request arrives every 0.5 s.
     """
@@ -200,8 +201,14 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def bench_decision(iterations: int = 2000, redis_url: str | None = None) -> dict[str, tuple[float, float]]:
-    """Time ``Router.route`` alone, in milliseconds (p50, p99)."""
+def bench_decision(
+    iterations: int = 2000, embed_iterations: int = 200, redis_url: str | None = None
+) -> dict[str, tuple[float, float, float]]:
+    """Time ``Router.route`` alone, in milliseconds (wall p50, wall p99, CPU p50).
+
+    Variants that embed a new text per call run ``embed_iterations`` times, because
+    each call runs the embedding model.
+    """
     from mesh_agents.embeddings import default_vectorizer
     from mesh_agents.routing.calibration import fit_routes, load_examples
 
@@ -209,7 +216,7 @@ def bench_decision(iterations: int = 2000, redis_url: str | None = None) -> dict
     texts = [example.text for example in examples]
     targets = {name: ScriptedChatModel(script=lambda: None, label=name) for name in ("small", "large", "coder")}
     policies: list[dict[str, Any]] = [{"kind": "capabilities"}, {"kind": "lowest_latency"}]
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, float]] = {}
 
     plain = Router(MeshSettings(routing=RoutingSettings.model_validate({"policies": policies})), targets=targets)
     results["policies only (capabilities, lowest_latency)"] = _time_routes(plain, texts, iterations, unique=False)
@@ -226,7 +233,7 @@ def bench_decision(iterations: int = 2000, redis_url: str | None = None) -> dict
         semantic, texts, iterations, unique=False
     )
     results["+ semantic routes, memory index, unique texts (embedding computed)"] = _time_routes(
-        semantic, texts, iterations, unique=True
+        semantic, texts, embed_iterations, unique=True
     )
     if redis_url:
         on_redis = Router(
@@ -234,32 +241,47 @@ def bench_decision(iterations: int = 2000, redis_url: str | None = None) -> dict
             targets=targets,
             vectorizer=vectorizer,
         )
+        results["+ semantic routes, Redis index and health, repeated texts"] = _time_routes(
+            on_redis, texts, iterations, unique=False
+        )
         results["+ semantic routes, Redis index and health, unique texts"] = _time_routes(
-            on_redis, texts, iterations, unique=True
+            on_redis, texts, embed_iterations, unique=True
         )
     return results
 
 
-def _time_routes(router: Router, texts: list[str], iterations: int, *, unique: bool) -> tuple[float, float]:
+def _time_routes(router: Router, texts: list[str], iterations: int, *, unique: bool) -> tuple[float, float, float]:
+    """Return p50 and p99 wall time and p50 CPU time of ``route``, in milliseconds."""
+    global _salt
+    _salt += 1
     requests = [
-        MeshRequest(messages=[HumanMessage(texts[i % len(texts)] + (f" (ref {i})" if unique else ""))], tenant="acme")
+        MeshRequest(
+            messages=[HumanMessage(texts[i % len(texts)] + (f" (ref {_salt}-{i})" if unique else ""))], tenant="acme"
+        )
         for i in range(iterations)
     ]
     for warm in requests[:20]:
         router.route(warm)
-    samples = []
+    wall, cpu = [], []
     for request in requests[20:]:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         router.route(request)
-        samples.append((time.perf_counter() - started) * 1000.0)
-    return _percentiles(samples)
+        wall.append((time.perf_counter() - started) * 1000.0)
+        cpu.append((time.process_time() - started_cpu) * 1000.0)
+    p50, p99 = _percentiles(wall)
+    return p50, p99, _percentiles(cpu)[0]
+
+
+# Makes every unique-text variant embed texts no earlier variant has put in the embedding LRU.
+_salt = 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["decision", "faults", "all"], default="all")
     parser.add_argument("--requests", type=int, default=500, help="Requests in the fault run.")
-    parser.add_argument("--iterations", type=int, default=2000, help="route() calls per decision variant.")
+    parser.add_argument("--iterations", type=int, default=2000, help="route() calls per variant without embedding.")
+    parser.add_argument("--embed-iterations", type=int, default=200, help="route() calls per variant that embeds.")
     parser.add_argument("--no-redis", action="store_true", help="Skip the Redis variant of the decision benchmark.")
     args = parser.parse_args()
 
@@ -301,14 +323,15 @@ def main() -> None:
             server = RedisServer().start()
             redis_url = server.url
         try:
-            results = bench_decision(args.iterations, redis_url)
+            results = bench_decision(args.iterations, args.embed_iterations, redis_url)
         finally:
             if server is not None:
                 server.stop()
-        print(f"## Router.route() latency, {args.iterations - 20} calls each\n")
-        print("| variant | p50 (ms) | p99 (ms) |\n|---|---|---|")
-        for label, (p50, p99) in results.items():
-            print(f"| {label} | {p50:.3f} | {p99:.3f} |")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"## Router.route() latency ({os.cpu_count()} cores, load average {load} at the end)\n")
+        print("| variant | p50 (ms) | p99 (ms) | CPU p50 (ms) |\n|---|---|---|---|")
+        for label, (p50, p99, cpu) in results.items():
+            print(f"| {label} | {p50:.3f} | {p99:.3f} | {cpu:.3f} |")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,14 @@
 Tools are thin adapters: they validate the arguments, call the capability on the
 ``Mesh``, and shape the result into a typed output model. Over streamable HTTP the
 server is stateless by default, so any replica behind a load balancer can answer any
-request; shared state (vault, cache, budgets, ledger) lives in Redis when
+request. Shared state (vault, cache, budgets, ledger) lives in Redis when
 ``MESH_REDIS_URL`` is set, and in each process's memory otherwise.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mcp.server.mcpserver import MCPServer
@@ -59,7 +59,7 @@ def build_server(
         mesh: The mesh whose capabilities the tools expose.
         name: Server name that clients show.
         tools: Tool modules to register; defaults to every capability's.
-        instructions: Text that tells a client's model when to use the tools.
+        instructions: Text that describes to a client's model when to use the tools.
     """
     from mesh_agents import __version__
 
@@ -84,6 +84,7 @@ def run_http(
     path: str = "/mcp",
     stateless: bool = True,
     log_level: Literal["debug", "info", "warning", "error"] = "info",
+    on_shutdown: Callable[[], None] | None = None,
 ) -> None:
     """Serve over streamable HTTP until interrupted (Ctrl-C or SIGTERM).
 
@@ -91,9 +92,12 @@ def run_http(
     port when ``port`` is 0, so scripts and tests can wait for it.
 
     Args:
-        stateless: Answer every request on its own, without MCP sessions, so replicas
+        stateless: Handle every request on its own, without MCP sessions, so replicas
             behind a load balancer need no sticky routing. With False the server
             issues ``Mcp-Session-Id`` and keeps sessions in this process.
+        on_shutdown: Called once the server has stopped serving, such as a telemetry
+            flush. uvicorn re-raises SIGTERM and SIGINT after its graceful shutdown, so
+            code after this function does not run when a signal stopped the server.
     """
     import uvicorn
 
@@ -110,6 +114,12 @@ def run_http(
                 for sock in listener.sockets:
                     bound_port = sock.getsockname()[1]
             logger.info("MCP server %s listening on http://%s:%d%s (%s)", server.name, host, bound_port, path, mode)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets=sockets)
+            logger.info("MCP server %s stopped", server.name)
+            if on_shutdown is not None:
+                on_shutdown()
 
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
     _Server(config).run()

@@ -1,7 +1,7 @@
 """Tools of the semantic cache: cache_lookup, cache_store and cache_invalidate.
 
 The cache keeps prompts and answers as given. Clients that handle personal data pass
-the text that ``redact`` returned, as the mesh pipeline does, so the cache never holds
+the text that ``redact`` returned, as the mesh pipeline does, so the cache never contains
 the raw values.
 """
 

@@ -53,7 +53,7 @@ def register(server: MCPServer[Any], mesh: Any) -> None:
     ) -> GuardrailCheckOutput:
         """Screen a text for prompt injection, leaked secrets and other policy violations.
 
-        A block is an answer, not an error: the result says blocked and why.
+        A block is a normal result, not a tool error: ``blocked`` is true and ``verdicts`` give the reasons.
         """
         check_text_size("text", text, max_chars)
         mesh.settings.check_tenant(tenant)

@@ -52,7 +52,7 @@ def register(server: MCPServer[Any], mesh: Any) -> None:
         tenant: Tenant,
         session: OptionalSession = None,
     ) -> RedactOutput:
-        """Replace personal data (emails, phone numbers, cards, IBANs, national ids, names) with placeholders.
+        """Replace personal data (emails, phones, cards, IBANs, national ids, IPs; names with GLiNER) by placeholders.
 
         Placeholders such as <EMAIL_1> are stable within one tenant and session; pass
         the returned session to restore.

@@ -18,7 +18,7 @@ __all__ = ["RouteOutput", "register"]
 
 
 class RouteOutput(BaseModel):
-    """Which targets to try, in order, and why."""
+    """The targets to try, in order, with the reasons."""
 
     target: str = Field(description="The target to call first.")
     fallbacks: list[str] = Field(description="Targets to try next, in order, if the first one fails.")

@@ -152,7 +152,7 @@ class SemanticCache:
             return CacheLookup(hit=False, threshold=threshold)
         upper = policy.verifier_distance_threshold if self.verifier is not None else None
         limit = max(threshold, upper or threshold)
-        guards = select_guards(policy.guards)
+        guards = select_guards(policy.guards, vectorizer=self.vectorizer)
         refused_by: str | None = None
 
         # Nearest first: a candidate refused by a guard may have a farther neighbour that passes.

@@ -14,7 +14,6 @@ from mesh_agents.cli._apps import app
 
 __all__ = ["LogLevel", "Transport", "serve"]
 
-logger = logging.getLogger(__name__)
 
 
 class Transport(enum.StrEnum):
@@ -77,13 +76,13 @@ def serve(
         raise typer.Exit(2) from exc
 
     server = build_server(mesh)
-    try:
-        if transport is Transport.STDIO:
+    flush = telemetry.shutdown if telemetry is not None else None
+    if transport is Transport.STDIO:
+        try:
             run_stdio(server)
-        else:
-            level = cast(Literal["debug", "info", "warning", "error"], log_level.value)
-            run_http(server, host=host, port=port, path=path, stateless=not stateful, log_level=level)
-    finally:
-        if telemetry is not None:
-            telemetry.shutdown()
-        logger.info("MCP server stopped")
+        finally:
+            if flush is not None:
+                flush()
+        return
+    level = cast(Literal["debug", "info", "warning", "error"], log_level.value)
+    run_http(server, host=host, port=port, path=path, stateless=not stateful, log_level=level, on_shutdown=flush)

@@ -1,10 +1,13 @@
 """Learned injection classifiers: a linear head over sentence embeddings, and a transformer plug point.
 
 ``EmbeddingClassifier`` embeds a text with the mesh's vectorizer (all-MiniLM-L6-v2 by
-default) and applies a logistic-regression head stored in a small ``.npz`` file. A
-long text is cut into overlapping windows and scored by its most suspicious window,
-so an attack in the middle of a long page is not diluted by the page around it (the
-model also truncates its input at 256 word pieces). ``train.py`` builds the head.
+default) and applies a logistic-regression head stored in a small ``.npz`` file. The
+model reads at most 256 word pieces, so a long text is cut into overlapping windows
+(500 characters, 250 apart, as the head was trained) and scored by its most
+suspicious window. A one-sentence attack still shares its window with the text
+around it, which lowers its score; the pattern rules carry long tool results, and the
+classifier mainly adds recall on prompts that consist of the attack (jailbreak
+personas, overrides). ``train.py`` builds the head.
 
 ``TransformerClassifier`` loads a sequence-classification model that users have on
 disk, such as Meta's Prompt Guard or a DeBERTa injection model, through

@@ -200,3 +200,31 @@ def evaluate(records: Iterable[Record], decide: Callable[[Record], tuple[bool, b
         if blocked and record.kind in HARD_NEGATIVE_KINDS and not record.injection:
             result.blocked_hard_negative_ids.append(record.id)
     return result
+
+
+HeldOut = Literal["heldout", "train", "test", "all"]
+
+
+def select_records(records: Sequence[Record], split: HeldOut, train_digests: frozenset[str]) -> list[Record]:
+    """Pick the records to score.
+
+    ``heldout`` leaves out every record whose text the shipped classifier head was
+    trained on (for the data file it was trained on, that is the ``test`` part; for
+    any other file, all of it). ``train``, ``test`` and ``all`` are the plain split.
+    """
+    if split == "heldout":
+        return [record for record in records if text_digest(record.text) not in train_digests]
+    return split_records(records, split)
+
+
+def run_evaluation(records: Sequence[Record], engine: Any, *, tenant: str = "eval") -> Evaluation:
+    """Screen every record with ``engine`` (a ``GuardrailEngine``) as text from the record's source."""
+    from mesh_agents.guardrails.base import Action, GuardContext
+
+    context = GuardContext(tenant=tenant)
+
+    def decide(record: Record) -> tuple[bool, bool]:
+        report = engine.check(record.text, source_of(record), context)
+        return report.action is not Action.ALLOW, report.action is Action.BLOCK
+
+    return evaluate(records, decide)

@@ -44,8 +44,12 @@ class ClassifierSettings(BaseModel):
         ),
     )
     transformer_threshold: float = Field(default=0.9, ge=0.0, le=1.0, description="Probability that blocks.")
-    window_chars: int = Field(default=1000, ge=100, description="Characters per embedded window of a long text.")
-    window_stride: int = Field(default=500, ge=50, description="Characters between the starts of two windows.")
+    window_chars: int | None = Field(
+        default=None, ge=100, description="Characters per embedded window of a long text; None uses the head's."
+    )
+    window_stride: int | None = Field(
+        default=None, ge=50, description="Characters between the starts of two windows; None uses the head's."
+    )
 
 
 class InjectionSettings(BaseModel):

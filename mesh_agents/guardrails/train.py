@@ -39,8 +39,8 @@ __all__ = ["classifier_text", "main", "train_head"]
 
 logger = logging.getLogger(__name__)
 
-WINDOW_CHARS = 1000
-WINDOW_STRIDE = 500
+WINDOW_CHARS = 500
+WINDOW_STRIDE = 250
 REGULARISATION_C = 4.0
 THRESHOLD_MARGIN = 0.02
 SEED = 0

@@ -4,7 +4,7 @@ Shapes of provider keys follow the prefixes the providers document (``sk-`` for 
 and Anthropic, ``AKIA`` for AWS access key ids, ``ghp_`` for GitHub, ``glpat-`` for
 GitLab, ``xoxb-`` for Slack, ``sk_live_`` for Stripe, ``AIza`` for Google). Only the
 credential itself is reported: ``Bearer`` and ``password:`` stay in the text so a model
-still knows what was there.
+can still tell what was there.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each record is ``{"id", "lang", "kind", "text", "entities": [{"start", "end", "label"}]}``
 with Python ``str`` offsets. A prediction matches a labelled entity *exactly* when
 label, start and end agree, and *by overlap* when the labels agree and the spans share
-at least one character; each labelled entity matches at most one prediction.
+at least one character. Each labelled entity matches at most one prediction.
 
 Only labels the chosen detectors can report are scored, so the patterns alone are not
 charged with missing every person name.
@@ -191,10 +191,10 @@ def evaluate(
     report.records = len(records)
     report.characters = sum(len(record.text) for record in records)
 
-    wanted = set(scored)
+    scored_labels = set(scored)
     for record, predicted in zip(records, predictions, strict=True):
-        gold = [entity for entity in record.entities if entity[2] in wanted]
-        guesses = [(e.start, e.end, e.label) for e in predicted if e.label in wanted]
+        gold = [entity for entity in record.entities if entity[2] in scored_labels]
+        guesses = [(e.start, e.end, e.label) for e in predicted if e.label in scored_labels]
         exact = _match(gold, guesses, overlap=False)
         overlap = _match(gold, guesses, overlap=True)
         for by_label, by_language, counts in (

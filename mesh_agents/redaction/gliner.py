@@ -3,8 +3,8 @@
 GLiNER reads at most ``max_len`` words (384 for the public PII models), so long texts
 are split into windows of ``window_words`` words that share ``overlap_words`` words with
 their neighbours. Each window owns the part of the text closer to its own middle than
-to a neighbour's, and an entity is kept only from the window that owns its midpoint,
-so an entity on a boundary is found once, from the window that saw it whole. All
+to a neighbour's. An entity is kept only from the window that owns its midpoint, so
+an entity on a boundary is reported once, by the window that contains it whole. All
 windows of all texts go to the model in batches of ``batch_size``.
 
 Models load lazily, once per process and model name, under a lock.
@@ -70,7 +70,7 @@ class Window:
 
     Attributes:
         start, end: Offsets of the piece in the text.
-        own_start, own_end: The part of the text this window answers for.
+        own_start, own_end: The part of the text whose entities this window reports.
     """
 
     start: int
@@ -133,17 +133,19 @@ class GlinerDetector:
 
     def detect_many(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> list[list[Entity]]:
         """Return the entities of each text; all windows of all texts are batched together."""
-        wanted = [label for label in self.settings.labels if labels is None or label in labels]
-        if not wanted or not texts:
+        requested = [label for label in self.settings.labels if labels is None or label in labels]
+        if not requested or not texts:
             return [[] for _ in texts]
-        prompts = [self.settings.labels[label] for label in wanted]
-        threshold = min(self.settings.threshold_for(label) for label in wanted)
+        prompts = [self.settings.labels[label] for label in requested]
+        threshold = min(self.settings.threshold_for(label) for label in requested)
 
         pieces: list[tuple[int, Window]] = []
         for index, text in enumerate(texts):
             if text.strip():
                 for window in split_windows(text, self.settings.window_words, self.settings.overlap_words):
                     pieces.append((index, window))
+        if not pieces:
+            return [[] for _ in texts]
         predictions = self.model.inference(
             [texts[index][window.start : window.end] for index, window in pieces],
             prompts,

@@ -109,8 +109,8 @@ class MemoryVault:
 
     def _purge(self, now: float) -> None:
         # Sessions are ordered by last use, so expired ones gather at the front.
-        # NOTE: a session with a short per-call TTL behind one with a long TTL waits
-        # for that one before it is purged; lookups still treat it as expired.
+        # NOTE: a session with a short per-call TTL that sits behind one with a long TTL
+        # is purged only after that one. Lookups treat it as expired all the same.
         while self._sessions:
             first = next(iter(self._sessions.values()))
             if first.expires_at > now:

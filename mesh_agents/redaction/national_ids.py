@@ -5,7 +5,7 @@ that checks its check digits. A number that fails the check is not reported.
 
 Shapes that are only digits (a Dutch BSN, a Polish PESEL, a German Steuer-ID) pass
 some check by chance for roughly one random number in ten, so they count only when a
-keyword for that kind of number stands shortly before them ("BSN", "PESEL",
+keyword for that kind of number appears shortly before them ("BSN", "PESEL",
 "Steuer-ID", a JSON key such as ``"nif"``). Shapes with separators or letters (an SSN
 written ``123-45-6789``, an Italian codice fiscale) count without a keyword.
 """
@@ -42,7 +42,7 @@ class NationalIdKind:
         name: python-stdnum module path, such as ``"nl.bsn"``.
         shape: Regular expression for the written number.
         validate: Returns whether the matched text is a valid number of this kind.
-        keywords: When set, a match counts only if one of these stands shortly before it.
+        keywords: When set, a match counts only if one of these appears shortly before it.
     """
 
     name: str
@@ -60,7 +60,7 @@ def _keywords(*words: str) -> re.Pattern[str]:
     return re.compile(r"(?i)(?<![^\W_])(?:" + "|".join(words) + r")(?![^\W\d_])")
 
 
-_D = r"(?<![\w.,/-])"  # not glued to a longer token on the left
+_D = r"(?<![\w.,/+-])"  # not glued to a longer token on the left
 _E = r"(?![\w/]|[.,-]\w)"  # nor on the right; a sentence full stop may follow
 
 KINDS: tuple[NationalIdKind, ...] = (
@@ -113,7 +113,8 @@ KINDS: tuple[NationalIdKind, ...] = (
         _valid(nif),
         _keywords("nif", "contribuinte", "n\\.?º? ?fiscal", "número fiscal", "tax id", "nipc"),
     ),
-    NationalIdKind("pt.cc", re.compile(_D + r"\d{8} ?\d ?[A-Z0-9]{2}\d" + _E), _valid(cc)),
+    # The two version characters of a Cartão de Cidadão number include a letter.
+    NationalIdKind("pt.cc", re.compile(_D + r"\d{8} ?\d ?(?:[A-Z][A-Z0-9]|\d[A-Z])\d" + _E), _valid(cc)),
     NationalIdKind("br.cpf", re.compile(_D + r"\d{3}\.\d{3}\.\d{3}-\d{2}" + _E), _valid(cpf)),
     NationalIdKind("br.cpf", re.compile(_D + r"\d{11}" + _E), _valid(cpf), _keywords("cpf")),
     NationalIdKind(

@@ -99,14 +99,14 @@ class PatternDetector:
 
     def detect(self, text: str, labels: Sequence[str] | None = None) -> list[Entity]:
         """Return the validated entities in ``text``, without overlaps, sorted by start."""
-        wanted = set(self.labels if labels is None else labels) & set(self.labels)
+        requested = set(self.labels if labels is None else labels) & set(self.labels)
         found: list[Entity] = []
         for label in self.labels:
-            if label not in wanted or label == "phone":
+            if label not in requested or label == "phone":
                 continue
             for start, end in _FINDERS[label](self, text):
                 found.append(Entity(label, start, end, _SCORES[label], self.name, text[start:end]))
-        if "phone" in wanted:
+        if "phone" in requested:
             # Phones last: digits already inside a card, IBAN, id or address are skipped.
             taken = [(entity.start, entity.end) for entity in found]
             for start, end in self._phones(text, taken):
@@ -148,9 +148,9 @@ class PatternDetector:
     def _number_in(self, text: str, start: int, end: int) -> tuple[int, int] | None:
         """Return the span when ``text[start:end]`` is one valid phone number, else None.
 
-        Parsing is tried per region; the first region where the number is valid runs
-        ``PhoneNumberMatcher`` (VALID leniency) on just this piece to confirm it,
-        which also checks grouping and national prefixes.
+        The piece is parsed for each region in turn. In the first region where it is a
+        valid number, ``PhoneNumberMatcher`` (VALID leniency) confirms it on just this
+        piece, which also checks grouping and national prefixes.
         """
         written = text[start:end]
         if written.startswith("(") and written.endswith(")") and written.find(")") == len(written) - 1:

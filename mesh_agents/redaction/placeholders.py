@@ -21,7 +21,7 @@ __all__ = [
     "restore_placeholders",
 ]
 
-#: Longest placeholder: a 40-character tag, ``_``, up to 12 digits and the brackets.
+#: Maximum placeholder length: a 40-character tag, ``_``, up to 12 digits and the brackets.
 MAX_PLACEHOLDER_CHARS = 55
 
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]{0,39}_[1-9][0-9]{0,11}>")
@@ -89,7 +89,7 @@ class StreamRestorer:
 
     ``feed`` returns the restored text that is certain so far. It holds back only a
     trailing piece that could still grow into a placeholder (at most
-    ``MAX_PLACEHOLDER_CHARS - 1`` characters, starting at a ``<``), so the answer
+    ``MAX_PLACEHOLDER_CHARS - 1`` characters, starting at a ``<``), so the response
     flows with at most one placeholder's delay. ``flush`` returns what is left at the
     end of the stream.
 

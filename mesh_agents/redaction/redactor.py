@@ -1,4 +1,4 @@
-"""The redaction facade: mask personal data before a model sees it, restore it after.
+"""The redaction facade: mask personal data before it reaches a model, restore it in the output.
 
 ``Redactor`` applies the tenant's redaction policy (``settings.for_tenant(t).redaction``)
 on every call: it runs the detectors, merges their entities, applies the action of
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
-from mesh_agents.errors import InvalidInputError, MeshError, RedactionBlocked
+from mesh_agents.errors import ConfigurationError, InvalidInputError, MeshError, RedactionBlocked
 from mesh_agents.redaction.base import BatchDetector, Detector, Entity, MaskResult, Vault
 from mesh_agents.redaction.memory import MemoryVault
 from mesh_agents.redaction.placeholders import (
@@ -178,7 +178,7 @@ class Redactor:
         return _rebuild_message(message, iter(restored_strings)), count
 
     def stream_restorer(self, *, tenant: str, session: str, json_strings: bool = False) -> StreamRestorer:
-        """Return a restorer for one streamed answer: ``feed`` each chunk, then ``flush``.
+        """Return a restorer for one streamed response: ``feed`` each chunk, then ``flush``.
 
         With ``json_strings`` the stream is raw JSON (streamed tool-call arguments) and
         values are escaped so that a quote or backslash in a value keeps the JSON valid.
@@ -205,7 +205,7 @@ class Redactor:
         """Return the detectors a policy names, built once and reused."""
         if self._fixed_detectors is not None:
             return self._fixed_detectors
-        key = policy.model_dump_json(include={"detectors", "phone_regions", "gliner"})
+        key = policy.model_dump_json(include={"detectors", "phone_regions", "national_ids", "gliner"})
         with self._lock:
             detectors = self._detectors.get(key)
             if detectors is None:
@@ -240,12 +240,12 @@ class Redactor:
         known = self.vault.values_for(tenant, session, candidates, ttl_s=policy.vault_ttl_s) if candidates else {}
 
         # One vault call for every placeholder of every text.
-        wanted: list[tuple[str, str]] = []
+        vault_items: list[tuple[str, str]] = []
         for entities, spans in zip(per_text, literals, strict=True):
-            wanted += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
-            wanted += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
+            vault_items += [(e.label, e.value) for e in entities if policy.action_for(e.label) is RedactionAction.MASK]
+            vault_items += [(_LITERAL_LABEL, span_text) for _, _, span_text in spans if span_text not in known]
         placeholders = iter(
-            self.vault.placeholders_for(tenant, session, wanted, ttl_s=policy.vault_ttl_s) if wanted else []
+            self.vault.placeholders_for(tenant, session, vault_items, ttl_s=policy.vault_ttl_s) if vault_items else []
         )
 
         results = []
@@ -294,7 +294,8 @@ class Redactor:
                         future.cancel()
                         raise TimeoutError(f"detection took longer than {policy.detection_timeout_s} s") from None
             except MeshError as exc:
-                if isinstance(exc, RedactionBlocked) or not policy.fail_open:
+                # A missing extra or a bad model path is a setup error that fail_open must not hide.
+                if isinstance(exc, RedactionBlocked | ConfigurationError) or not policy.fail_open:
                     span.set_attribute(ATTR_FAILURE, type(exc).__name__)
                     span.set_attribute(ATTR_FAIL_OPEN, False)
                     raise
@@ -366,9 +367,11 @@ class Redactor:
 def _build_detectors(policy: RedactionSettings) -> list[Detector]:
     detectors: list[Detector] = []
     if "patterns" in policy.detectors:
+        from mesh_agents.redaction.national_ids import KINDS
         from mesh_agents.redaction.patterns import PatternDetector
 
-        detectors.append(PatternDetector(phone_regions=policy.phone_regions))
+        kinds = KINDS if policy.national_ids is None else tuple(k for k in KINDS if k.name in policy.national_ids)
+        detectors.append(PatternDetector(phone_regions=policy.phone_regions, national_ids=kinds))
     if "gliner" in policy.detectors:
         from mesh_agents.redaction.gliner import GlinerDetector
 

@@ -1,6 +1,6 @@
 """Redis vault: placeholders shared by every process that uses the same Redis.
 
-One hash per tenant and session holds three kinds of fields:
+One hash per tenant and session contains three kinds of fields:
 
 - ``v:<label>:<sha256 of value>`` -> placeholder, so the same value gets the same one;
 - ``p:<placeholder>`` -> value, for restoring;

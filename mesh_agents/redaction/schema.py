@@ -27,10 +27,10 @@ DEFAULT_PHONE_REGIONS = ["US", "GB", "DE", "FR", "ES", "IT", "PT", "BR", "NL", "
 
 
 class RedactionAction(enum.StrEnum):
-    """What happens to an entity of a given label."""
+    """Action taken on the entities of one label."""
 
     MASK = "mask"
-    """Replace with a reversible placeholder such as ``<PERSON_1>``; restored in answers."""
+    """Replace with a reversible placeholder such as ``<PERSON_1>``; restored in model output."""
     REDACT = "redact"
     """Replace with ``[PERSON]``; the value is not kept and cannot be restored."""
     HASH = "hash"
@@ -97,10 +97,12 @@ class RedactionSettings(BaseModel):
         actions: Action per label, such as ``{"secret": "block", "person": "mask"}``.
         phone_regions: Regions whose national phone formats are recognised; numbers with
             a ``+`` country code are recognised for every region.
+        national_ids: Kinds of national id to look for, by python-stdnum module name
+            (``"de.idnr"``, ``"nl.bsn"``); ``None`` means every supported kind.
         allow_list: Values that are never treated as personal data (compared without case),
             such as the tenant's own support address.
         allow_patterns: Regular expressions; a value that fully matches one is left alone.
-        detection_timeout_s: Longest detection may take per call, seconds; ``None`` waits.
+        detection_timeout_s: Maximum detection time per call, seconds; ``None`` waits without limit.
         fail_open: When detection raises or times out, let the text through unmasked
             instead of rejecting the request.
         vault_ttl_s: How long a session's placeholders stay restorable after last use, seconds.
@@ -115,6 +117,7 @@ class RedactionSettings(BaseModel):
     default_action: RedactionAction = RedactionAction.MASK
     actions: dict[str, RedactionAction] = Field(default_factory=dict)
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
+    national_ids: list[str] | None = None
     allow_list: list[str] = Field(default_factory=list)
     allow_patterns: list[str] = Field(default_factory=list)
     detection_timeout_s: float | None = Field(default=10.0, gt=0, description="Seconds per detection call.")
@@ -148,6 +151,19 @@ class RedactionSettings(BaseModel):
             if region not in supported:
                 raise ValueError(f"unknown phone region {region!r}: use an ISO 3166-1 alpha-2 code such as 'DE'")
         return upper
+
+    @field_validator("national_ids")
+    @classmethod
+    def _check_national_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        from mesh_agents.redaction.national_ids import KINDS
+
+        supported = sorted({kind.name for kind in KINDS})
+        for name in value:
+            if name not in supported:
+                raise ValueError(f"unknown national id kind {name!r}: use one of {', '.join(supported)}")
+        return value
 
     @field_validator("allow_patterns")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,7 +74,7 @@ class BreakerState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HealthSnapshot:
-    """What the health store knows about one target when a decision is made.
+    """Health of one target as the store reports it when a decision is made.
 
     Attributes:
         state: Circuit breaker state.
@@ -96,7 +97,7 @@ class HealthSnapshot:
 
 @dataclass
 class Candidate:
-    """A target under consideration, with what each policy said about it.
+    """A target under consideration, with the scores and notes the policies gave it.
 
     Attributes:
         target: The target.
@@ -123,7 +124,7 @@ class Candidate:
 
 @dataclass
 class RouteDecision:
-    """Which targets to try, in order, and why.
+    """Targets to try, in order, and the reasons for the order.
 
     Attributes:
         ranked: Target names to try, best first; fallbacks follow the winner.
@@ -143,6 +144,28 @@ class RouteDecision:
     @property
     def fallbacks(self) -> list[str]:
         return self.ranked[1:]
+
+    def span_attributes(self) -> dict[str, Any]:
+        """Return the explanation as OpenTelemetry span attributes under ``mesh.route.*``.
+
+        Lists name each removed target with its policy (``"gpt-4o=cost_ceiling"``);
+        the whole explanation goes in ``mesh.route.explanation`` as JSON. None of it
+        contains request text.
+        """
+        rows = self.explanation.get("candidates", [])
+        attributes: dict[str, Any] = {
+            "mesh.route.target": self.chosen,
+            "mesh.route.candidates": list(self.ranked),
+            "mesh.route.policies": list(self.explanation.get("policies", [])),
+            "mesh.route.removed": [f"{row['target']}={row['removed_by']}" for row in rows if row.get("removed_by")],
+            "mesh.route.explanation": json.dumps(self.explanation, sort_keys=True, default=str),
+        }
+        if self.route is not None:
+            attributes["mesh.route.name"] = self.route
+            distance = self.explanation.get("route_distance")
+            if distance is not None:
+                attributes["mesh.route.distance"] = float(distance)
+        return attributes
 
 
 @dataclass(frozen=True)
@@ -170,8 +193,8 @@ class Attempt:
 class AttemptPlan(Protocol):
     """Retry and fallback state for one request, free of I/O.
 
-    The caller asks for the next attempt, makes the call, and reports the outcome;
-    the plan decides whether to retry the same target, fall back, or stop.
+    The caller asks for the next attempt, makes the call, and reports the outcome.
+    The plan then decides whether to retry the same target, fall back, or stop.
     """
 
     def next_attempt(self) -> Attempt | None:

@@ -177,9 +177,9 @@ class RedisHealthStore:
 class RedisRouteIndex:
     """Semantic routes in a redisvl ``SemanticRouter`` index, shared by every process.
 
-    The index is created on first use; an index of the same name is reused as it is,
-    so the name must change when the routes do (the router derives it from a hash of
-    the routes, the aggregation and the vectorizer).
+    The index is created on first use. An existing index of the same name is reused
+    as it is, so the name must change when the routes do. The router derives it from
+    a hash of the routes, the aggregation and the vectorizer.
 
     Raises:
         BackendUnavailable: Redis cannot be reached or lacks the search module.

@@ -166,6 +166,10 @@ class Router:
             for policy in chain:
                 candidates = policy.apply(candidates, request)
 
+            if requested is not None and requested.removed_by is not None:
+                # The request named this target, so a policy's objection is explained, not enforced.
+                requested.notes["requested"] = f"kept although {requested.removed_by} objected"
+                requested.removed_by = None
             alive = [c for c in candidates if c.removed_by is None]
             position = {name: index for index, name in enumerate(order)}
             alive.sort(key=lambda c: (*_keys(c, chain), position[c.target.name]))
@@ -365,6 +369,7 @@ def _explain(
                 "target": candidate.target.name,
                 "removed_by": removed,
                 "reason": candidate.notes.get(removed) if removed else None,
+                "notes": {key: value for key, value in candidate.notes.items() if key != removed},
                 "scores": {name: _finite(value) for name, value in candidate.scores.items()},
                 "expected_cost_usd": candidate.notes.get("expected_cost_usd"),
                 "rank": ranked.index(candidate.target.name) if candidate.target.name in ranked else None,

@@ -249,7 +249,7 @@ class RoutingSettings(BaseModel):
     max_fallbacks: int | None = Field(default=None, ge=0, description="Most fallback targets tried; None for all.")
     max_retries: int = Field(default=2, ge=0, description="Retries per target before fallback.")
     backoff_base_s: float = Field(default=0.2, ge=0.0, description="First retry delay, seconds.")
-    backoff_max_s: float = Field(default=5.0, ge=0.0, description="Longest retry delay, seconds.")
+    backoff_max_s: float = Field(default=5.0, ge=0.0, description="Maximum retry delay, seconds.")
     jitter: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Fraction of each backoff delay drawn at random, 0 to 1."
     )

@@ -108,7 +108,7 @@ def best_routes(aggregates: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
 
 @runtime_checkable
 class RouteIndex(Protocol):
-    """Where route references live and are searched: this process or Redis."""
+    """Store of route references, searched in this process (memory) or in Redis."""
 
     @property
     def routes(self) -> Sequence[SemanticRoute]:

@@ -1,6 +1,6 @@
 """A small OTLP/HTTP receiver for tests: accepts spans, metrics and logs and decodes them.
 
-It listens on 127.0.0.1 (a free port by default) and answers ``POST /v1/traces``,
+It listens on 127.0.0.1 (a free port by default) and accepts ``POST /v1/traces``,
 ``/v1/metrics`` and ``/v1/logs`` in binary protobuf or JSON, gzip or not, the way an
 OpenTelemetry Collector does. What arrives is decoded with ``opentelemetry-proto`` into
 plain dataclasses that tests can assert on. Waits are bounded and wake on arrival::
@@ -178,7 +178,7 @@ class OTLPReceiver:
 
     @property
     def rejected_requests(self) -> int:
-        """Requests that could not be decoded (answered with HTTP 400)."""
+        """Requests that could not be decoded (rejected with HTTP 400)."""
         with self._changed:
             return self._store.rejected
 

@@ -5,7 +5,7 @@ metric is a no-op. Entry points call ``setup()`` to install SDK providers that e
 by OTLP; ``mesh_agents.tracing.processors`` holds the SDK span processors it adds.
 """
 
-from mesh_agents.tracing.metrics import MeshMetrics, mesh_metrics
+from mesh_agents.tracing.metrics import MeshMetrics
 from mesh_agents.tracing.propagation import (
     BAGGAGE_KEYS,
     baggage_ids,
@@ -38,7 +38,6 @@ __all__ = [
     "get_meter",
     "get_tracer",
     "inject",
-    "mesh_metrics",
     "setup",
     "step_span",
     "use_baggage",

@@ -1,7 +1,7 @@
 """Metrics of the mesh: the GenAI operation duration histogram and mesh counters.
 
-Instruments are created on first use from the global meter provider (a no-op one until
-an entry point installs the SDK), so importing this module records nothing.
+``setup()`` binds the instruments to its meter provider and records them from finished
+spans (``processors.SpanMetricsProcessor``), so importing this module records nothing.
 
 ==========================================  =========  ======================================
 instrument                                  unit       recorded for
@@ -19,15 +19,14 @@ every token twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
 
-from mesh_agents.tracing.spans import GenAI, Mesh, get_meter
+from mesh_agents.tracing.spans import GenAI, Mesh
 
-__all__ = ["DURATION_BUCKETS_S", "MeshMetrics", "mesh_metrics"]
+__all__ = ["DURATION_BUCKETS_S", "MeshMetrics"]
 
 DURATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 """Bucket boundaries that the GenAI conventions advise for ``gen_ai.client.operation.duration``, in seconds."""
@@ -103,21 +102,3 @@ class MeshMetrics:
 
 def _tenant_attributes(tenant: str | None) -> dict[str, Any]:
     return {Mesh.TENANT: tenant} if tenant else {}
-
-
-_lock = threading.Lock()
-_instance: MeshMetrics | None = None
-
-
-def mesh_metrics() -> MeshMetrics:
-    """Return the process-wide instruments on the global meter provider, creating them on first use.
-
-    Instruments created before ``setup()`` forward to the SDK provider once it is installed,
-    because the OpenTelemetry API hands out proxy meters until then.
-    """
-    global _instance
-    if _instance is None:
-        with _lock:
-            if _instance is None:
-                _instance = MeshMetrics(get_meter())
-    return _instance

@@ -163,4 +163,8 @@ def _int_or_none(value: Any) -> int | None:
     return int(value)
 
 
-_POLICY_CODES = {cls.__name__: cls.code for cls in (GuardrailBlocked, BudgetExceeded, RedactionBlocked)}
+# ``Mesh.invoke`` records the error class as ``error.type`` and the mesh graph records the
+# error code, so both spellings count.
+_POLICY_CODES = {
+    name: cls.code for cls in (GuardrailBlocked, BudgetExceeded, RedactionBlocked) for name in (cls.__name__, cls.code)
+}

@@ -13,7 +13,7 @@ baggage key     meaning
 
 Carriers are plain string mappings: an MCP request's ``_meta`` dict or HTTP headers.
 The propagator is the global one (W3C ``traceparent``/``tracestate`` and ``baggage``
-unless ``OTEL_PROPAGATORS`` says otherwise).
+unless ``OTEL_PROPAGATORS`` configures others).
 """
 
 from __future__ import annotations

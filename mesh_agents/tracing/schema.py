@@ -14,3 +14,8 @@ class TracingSettings(BaseModel):
         default=False,
         description="Record redacted prompt and answer text in spans; off by default.",
     )
+    max_content_chars: int = Field(
+        default=4000,
+        ge=1,
+        description="Longest text part recorded when capture_content is on, in characters; longer parts are cut.",
+    )

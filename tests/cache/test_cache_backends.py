@@ -160,7 +160,7 @@ def test_guard_refuses_swapped_direction(backend: Any, vectorizer: Any) -> None:
 def test_refused_nearest_falls_back_to_next_candidate(backend: Any, vectorizer: Any) -> None:
     cache = make_cache(backend, vectorizer)
     remember(cache, ask("Approve the refund for order 48213."), "Approved.")
-    remember(cache, ask("Please deny the refund request for order 48213."), "Denied.")
+    remember(cache, ask("Deny the refund for order 48213, please."), "Denied.")
     result = recall(cache, ask("Deny the refund for order 48213."))
     assert result.hit
     assert result.message is not None

@@ -23,7 +23,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def otlp() -> tuple[OTLPReceiver, Any]:
-    """The process-wide OTLP receiver and the Telemetry of this test process that exports to it."""
+    """The process-wide OTLP receiver and the Telemetry of this test process that exports to it.
+
+    When another test already installed an SDK tracer provider, ``setup()`` adds the
+    exporter to it, so this process's spans may carry that provider's service name.
+    """
     return shared_receiver("mcp-test-client")
 
 

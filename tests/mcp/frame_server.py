@@ -61,16 +61,18 @@ def main() -> None:
     telemetry = setup("frame-server")
     settings = MeshSettings(tenants={"acme": TenantSettings(), "globex": TenantSettings()})
     server = build_server(settings, name="frame", tools=[FrameTools])
+    flush = telemetry.shutdown if telemetry is not None else None
     try:
         if sys.argv[1] == "stdio":
             run_stdio(server)
         else:
             port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
             stateless = "--stateful" not in sys.argv
-            run_http(server, port=port, stateless=stateless)
+            run_http(server, port=port, stateless=stateless, on_shutdown=flush)
+            flush = None
     finally:
-        if telemetry is not None:
-            telemetry.shutdown()
+        if flush is not None:
+            flush()
 
 
 if __name__ == "__main__":

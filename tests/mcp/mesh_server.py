@@ -42,14 +42,16 @@ def main() -> None:
     tenants = {tenant: TenantSettings() for tenant in TENANTS}
     settings = MeshSettings(tenants=tenants, max_input_chars=MAX_INPUT_CHARS)
     server = build_server(Mesh(settings, targets=_targets()), tools=default_tool_modules())
+    flush = telemetry.shutdown if telemetry is not None else None
     try:
         if sys.argv[1] == "stdio":
             run_stdio(server)
         else:
-            run_http(server, port=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+            run_http(server, port=int(sys.argv[2]) if len(sys.argv) > 2 else 0, on_shutdown=flush)
+            flush = None
     finally:
-        if telemetry is not None:
-            telemetry.shutdown()
+        if flush is not None:
+            flush()
 
 
 if __name__ == "__main__":

@@ -125,3 +125,16 @@ async def test_invalid_json_body_gets_parse_error(frame_http: MCPServerProcess) 
     assert broken.json()["error"]["code"] == -32700
     assert after.status_code == 200
     assert after.json()["result"]["structuredContent"] == {"words": 1, "tenant": "acme"}
+
+
+def test_tracing_middlewares_wrap_sdk_span() -> None:
+    from mcp_servers.server import build_server
+    from mcp_servers.telemetry import SpanAttributesMiddleware, TraceContextMiddleware, install_tracing
+    from mesh_agents.settings import MeshSettings
+
+    server = build_server(MeshSettings(), tools=[])
+    install_tracing(server)
+    names = [type(item).__name__ for item in server.middleware]
+    assert names[:3] == ["TraceContextMiddleware", "OpenTelemetryMiddleware", "SpanAttributesMiddleware"]
+    assert sum(isinstance(item, TraceContextMiddleware) for item in server.middleware) == 1
+    assert sum(isinstance(item, SpanAttributesMiddleware) for item in server.middleware) == 1

@@ -82,9 +82,9 @@ async def test_planted_pii_not_in_telemetry(
         servers = [s for s in spans if s.trace_id == trace_id and s.kind == "SERVER" and s.name.startswith("tools/")]
         return len(servers) >= count
 
-    spans = [span for span in receiver.wait_for_spans(all_calls_arrived, timeout_s=20) if span.trace_id == trace_id]
+    spans = [span for span in receiver.wait_for_spans(all_calls_arrived, timeout_s=30) if span.trace_id == trace_id]
     metrics = receiver.wait_for_metrics(
-        lambda items: any(m.resource.get("service.name") == "mesh-server" for m in items), timeout_s=20
+        lambda items: any(m.resource.get("service.name") == "mesh-server" for m in items), timeout_s=30
     )
 
     assert len(_leaks([TEXT])) == len(PLANTED)

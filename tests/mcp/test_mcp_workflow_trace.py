@@ -8,15 +8,15 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
-from opentelemetry.trace import SpanKind
 
+from graphs import ainvoke_workflow, with_mesh
 from mcp_servers.client import connect_http, structured
 from mesh_agents.mesh import Mesh
 from mesh_agents.routing.targets import target_from_model
 from mesh_agents.settings import MeshSettings
 from mesh_agents.testing.mcp_process import MCPServerProcess
 from mesh_agents.testing.otlp_receiver import OTLPReceiver, ReceivedSpan
-from mesh_agents.tracing import GenAI, current_trace_id, get_tracer, use_baggage
+from mesh_agents.tracing import current_trace_id, use_baggage
 from mesh_agents.types import MeshRequest
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -30,45 +30,41 @@ class SupportState(TypedDict, total=False):
     session: str
     target: str
     answer: str
-
-
-def _agent_span(name: str) -> Any:
-    attributes = {GenAI.OPERATION_NAME: "invoke_agent", GenAI.AGENT_NAME: name}
-    return get_tracer().start_as_current_span(f"invoke_agent {name}", kind=SpanKind.INTERNAL, attributes=attributes)
+    trace_id: str
 
 
 def _workflow(url: str, mesh: Mesh) -> Any:
     async def triage(state: SupportState) -> SupportState:
-        with _agent_span("triage"):
-            async with connect_http(url) as session:
-                masked = structured(await session.call_tool("redact", {"text": state["question"], "tenant": "acme"}))
-                screened = {"text": masked["text"], "tenant": "acme"}
-                guard = structured(await session.call_tool("check_guardrails", screened))
-                route = structured(await session.call_tool("route", {"prompt": masked["text"], "tenant": "acme"}))
+        async with connect_http(url) as session:
+            masked = structured(await session.call_tool("redact", {"text": state["question"], "tenant": "acme"}))
+            screened = {"text": masked["text"], "tenant": "acme"}
+            guard = structured(await session.call_tool("check_guardrails", screened))
+            route = structured(await session.call_tool("route", {"prompt": masked["text"], "tenant": "acme"}))
         assert guard["blocked"] is False
-        return {"masked": masked["text"], "session": masked["session"], "target": route["target"]}
+        return {
+            "masked": masked["text"],
+            "session": masked["session"],
+            "target": route["target"],
+            "trace_id": current_trace_id() or "",
+        }
 
     async def support(state: SupportState) -> SupportState:
-        with _agent_span("support"):
-            request = MeshRequest(
-                messages=[HumanMessage(state["masked"])],
-                tenant="acme",
-                agent="support",
-                session=state["session"],
-                model=state["target"],
-            )
-            result = await mesh.ainvoke(request)
-            async with connect_http(url) as session:
-                restored = structured(
-                    await session.call_tool(
-                        "restore", {"text": str(result.message.content), "tenant": "acme", "session": state["session"]}
-                    )
-                )
+        request = MeshRequest(
+            messages=[HumanMessage(state["masked"])],
+            tenant="acme",
+            agent="support",
+            session=state["session"],
+            model=state["target"],
+        )
+        result = await mesh.ainvoke(request)
+        arguments = {"text": str(result.message.content), "tenant": "acme", "session": state["session"]}
+        async with connect_http(url) as session:
+            restored = structured(await session.call_tool("restore", arguments))
         return {"answer": restored["text"]}
 
     graph = StateGraph(SupportState)
-    graph.add_node("triage", triage)
-    graph.add_node("support", support)
+    graph.add_node("triage", with_mesh(triage, name="triage"))
+    graph.add_node("support", with_mesh(support, name="support"))
     graph.add_edge(START, "triage")
     graph.add_edge("triage", "support")
     graph.add_edge("support", END)
@@ -99,9 +95,9 @@ async def test_workflow_and_server_share_one_trace(mesh_http: MCPServerProcess, 
     receiver, telemetry = otlp
     workflow = _workflow(mesh_http.url, _mesh())
     with use_baggage(tenant="acme", user="u-5", session="s-flow"):
-        with get_tracer().start_as_current_span("invoke_workflow support-flow"):
-            trace_id = current_trace_id()
-            final = await workflow.ainvoke({"question": QUESTION})
+        final = await ainvoke_workflow(workflow, {"question": QUESTION}, name="support-flow")
+    trace_id = final["trace_id"]
+    assert len(trace_id) == 32
     assert final["answer"] == "We refunded the duplicate charge; a receipt goes to jane.doe@example.com."
     telemetry.force_flush()
 
@@ -109,11 +105,12 @@ async def test_workflow_and_server_share_one_trace(mesh_http: MCPServerProcess, 
         names = {(span.name, span.kind) for span in spans if span.trace_id == trace_id}
         return {("tools/call restore", "SERVER"), ("tools/call route", "SERVER")} <= names
 
-    spans = [span for span in receiver.wait_for_spans(complete, timeout_s=20) if span.trace_id == trace_id]
-    root = _one(spans, "invoke_workflow support-flow")
+    spans = [span for span in receiver.wait_for_spans(complete, timeout_s=30) if span.trace_id == trace_id]
+    root = _one(spans, "invoke_workflow")
     triage = _one(spans, "invoke_agent triage")
     support = _one(spans, "invoke_agent support")
     assert root.parent_span_id == ""
+    assert root.attributes["gen_ai.workflow.name"] == "support-flow"
     assert triage.parent_span_id == root.span_id
     assert support.parent_span_id == root.span_id
 
@@ -122,7 +119,7 @@ async def test_workflow_and_server_share_one_trace(mesh_http: MCPServerProcess, 
         server = _one(spans, f"tools/call {tool}", "SERVER")
         assert client.parent_span_id == agent.span_id, tool
         assert server.parent_span_id == client.span_id, tool
-        assert client.service_name == "mcp-test-client"
+        assert client.service_name != server.service_name
         assert server.service_name == "mesh-server"
         assert server.attributes["gen_ai.tool.name"] == tool
         assert server.attributes["mesh.tenant"] == "acme"

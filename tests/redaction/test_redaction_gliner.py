@@ -172,3 +172,10 @@ def test_missing_model_folder_is_configuration_error(tmp_path: Path) -> None:
 
 def test_default_model_is_public_pii_model() -> None:
     assert GlinerSettings().model == "urchade/gliner_multi_pii-v1"
+
+
+def test_blank_texts_skip_model(tiny_gliner: Path) -> None:
+    spy = Spy(load_gliner(str(tiny_gliner)))
+    detector = GlinerDetector(settings_for(tiny_gliner), model=spy)
+    assert detector.detect_many(["", "  \n"]) == [[], []]
+    assert spy.calls == []

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+from stdnum.iso7064 import mod_97_10
 
 from mesh_agents.redaction import PatternDetector
 
@@ -111,3 +117,82 @@ def test_phone_regions_limit_national_formats() -> None:
     text = "Telefon: (089) 382 94 18"
     assert found(PatternDetector(phone_regions=["US"]), text) == []
     assert found(PatternDetector(phone_regions=["DE"]), text) == [("phone", "(089) 382 94 18")]
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "FR", "ES", "IT", "PT", "BR", "NL", "PL"])
+def test_phone_example_numbers_found(detector: PatternDetector, region: str) -> None:
+    # phonenumbers' own example numbers, which the detector rules were not tuned on.
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+        number = phonenumbers.example_number_for_type(region, kind)
+        assert number is not None
+        for style in (
+            phonenumbers.PhoneNumberFormat.NATIONAL,
+            phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            phonenumbers.PhoneNumberFormat.E164,
+        ):
+            written = phonenumbers.format_number(number, style)
+            assert found(detector, f"Please call me at {written} tomorrow.") == [("phone", written)]
+
+
+def card_number(prefix: str, body: str) -> str:
+    partial = (prefix + body)[:15]
+    return partial + luhn.calc_check_digit(partial)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    prefix=st.sampled_from(["4", "51", "55", "2221", "6011", "35"]),
+    body=st.text(alphabet="0123456789", min_size=14, max_size=14),
+    position=st.integers(min_value=0, max_value=15),
+    separator=st.sampled_from(["", " ", "-"]),
+)
+def test_card_found_only_with_valid_luhn(
+    detector: PatternDetector, prefix: str, body: str, position: int, separator: str
+) -> None:
+    number = card_number(prefix, body)
+    written = separator.join(number[i : i + 4] for i in range(0, 16, 4))
+    assert found(detector, f"card {written} expires 12/29") == [("credit_card", written)]
+
+    # Changing one digit breaks the Luhn check, so the number must not be reported.
+    digit = str((int(number[position]) + 5) % 10)
+    broken = number[:position] + digit + number[position + 1 :]
+    written = separator.join(broken[i : i + 4] for i in range(0, 16, 4))
+    assert ("credit_card", written) not in found(detector, f"card {written} expires 12/29")
+
+
+# Countries whose BBAN has no national check digits of its own, so any digits do.
+BBAN = {"DE": 18, "NL": 14, "PL": 24, "AT": 16, "GB": 18, "CH": 17, "IE": 18}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    country=st.sampled_from(sorted(BBAN)),
+    seed=st.integers(min_value=0, max_value=10**30),
+    position=st.integers(min_value=4, max_value=17),
+)
+def test_iban_found_only_with_valid_check_digits(
+    detector: PatternDetector, country: str, seed: int, position: int
+) -> None:
+    iban = iban_for(country, seed)
+    assert found(detector, f"Konto {iban} bitte") == [("iban", iban)]
+    compact = iban.replace(" ", "")
+    digit = str((int(compact[position]) + 1) % 10) if compact[position].isdigit() else "0"
+    broken = compact[:position] + digit + compact[position + 1 :]
+    assert found(detector, f"Konto {broken} bitte") == []
+
+
+# Length of the account part (BBAN) per country.
+def iban_for(country: str, seed: int) -> str:
+    """Return a valid IBAN: a digit-only BBAN (letters where the format needs them) with its check digits."""
+    digits = str(seed).rjust(30, "7")
+    bban = digits[: BBAN[country]]
+    if country == "NL":
+        bban = "ABNA" + bban[4:]
+    if country == "GB":
+        bban = "NWBK" + bban[4:]
+    if country == "IE":
+        bban = "AIBK" + bban[4:]
+    check = mod_97_10.calc_check_digits(bban + country)
+    compact = country + check + bban
+    assert stdnum_iban.is_valid(compact), compact
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))

@@ -280,3 +280,26 @@ def test_custom_detector_merges_with_patterns() -> None:
     redactor = Redactor(MeshSettings(), detectors=[PatternDetector(), Names()])
     result = redactor.mask_text(TEXT, tenant="acme", session="s1")
     assert result.text == "Hi, I am <PERSON_1> (<EMAIL_1>). Refund to <IBAN_1> please."
+
+
+def test_missing_extra_not_hidden_by_fail_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from mesh_agents.errors import MissingExtraError
+    from mesh_agents.redaction import gliner as gliner_module
+
+    monkeypatch.setitem(sys.modules, "gliner", None)
+    monkeypatch.setattr(gliner_module, "_models", {})
+    redactor = Redactor(settings_with(detectors=["patterns", "gliner"], fail_open=True))
+    with pytest.raises(MissingExtraError, match="mesh-agents\\[gliner\\]"):
+        redactor.mask_text(TEXT, tenant="acme", session="s1")
+
+
+def test_national_id_kinds_per_policy() -> None:
+    text = "PESEL: 66101277888, BSN: 582470316"
+    only_dutch = Redactor(settings_with(national_ids=["nl.bsn"]))
+    assert only_dutch.mask_text(text, tenant="acme", session="s1").text == "PESEL: 66101277888, BSN: <NATIONAL_ID_1>"
+    with pytest.raises(ValueError, match=r"unknown national id kind 'xx\.id'"):
+        RedactionSettings(national_ids=["xx.id"])
+    with pytest.raises(ValueError, match="unknown phone region 'XX'"):
+        RedactionSettings(phone_regions=["xx"])

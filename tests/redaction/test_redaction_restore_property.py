@@ -73,7 +73,7 @@ def test_stream_restore_is_exact(text: str, cuts: list[int]) -> None:
 @PROPERTY
 @given(text=texts, order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(0, 400), max_size=20))
 def test_stream_restore_of_reordered_answer(text: str, order: Any, cuts: list[int]) -> None:
-    # The model answers with the placeholders in its own order, between its own words.
+    # The model writes the placeholders in its own order, between its own words.
     session = new_session()
     result = _redactor.mask_text(text, tenant="prop", session=session)
     pairs = [(p, e.value) for p, e in zip(result.placeholders, result.entities, strict=True) if p]

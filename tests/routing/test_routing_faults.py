@@ -1,7 +1,7 @@
 """Fault injection: 500 requests through the router's plan loop with a flaky and a hanging target.
 
-The loop that plays the mesh's role lives in ``benchmarks/routing.py`` so the test and
-the published figures come from the same code; it runs on a simulated clock, so
+The loop that plays the mesh's role lives in ``benchmarks/routing.py``, so the test
+and the published figures come from the same code. It runs on a simulated clock, so
 nothing sleeps.
 """
 

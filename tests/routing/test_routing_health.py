@@ -149,11 +149,11 @@ def test_redis_breaker_is_shared_with_another_process(redis_url: str, clock: Man
 
     from mesh_agents.routing.redis import RedisHealthStore
 
-    here = RedisHealthStore(redis_url, HealthSettings(failure_threshold=3, cooldown_s=30.0))
-    snapshot = here.snapshot(["shared"], clock())["shared"]
+    local_store = RedisHealthStore(redis_url, HealthSettings(failure_threshold=3, cooldown_s=30.0))
+    snapshot = local_store.snapshot(["shared"], clock())["shared"]
     assert snapshot.state is BreakerState.OPEN
     assert snapshot.available is False
-    assert here.acquire("shared", "mine", clock()) == (False, False)
+    assert local_store.acquire("shared", "mine", clock()) == (False, False)
 
 
 @pytest.mark.redis

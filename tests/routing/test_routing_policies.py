@@ -92,7 +92,7 @@ def test_cost_ceiling_removes_expensive_targets() -> None:
     assert strict.route(request(params={"max_tokens": 1000})).ranked == ["mini"]
 
 
-def test_lowest_expected_cost_ranks_cheapest_first_and_unpriced_last() -> None:
+def test_lowest_cost_ranks_unpriced_last() -> None:
     targets: Targets = {
         "local": fake_model(),
         "big": _priced("big", "gpt-4o"),
@@ -234,7 +234,7 @@ def test_policies_from_settings_run_in_order() -> None:
     assert decision.ranked == ["mini", "local"]
 
 
-def test_circuit_open_target_is_removed_unless_all_are_open(clock: ManualClock) -> None:
+def test_open_circuit_removed_unless_all_open(clock: ManualClock) -> None:
     router = Router(
         mesh_settings(routing={"health": {"failure_threshold": 1}}),
         targets={"a": fake_model(), "b": fake_model()},

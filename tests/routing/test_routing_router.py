@@ -35,8 +35,8 @@ def test_bare_chat_model_becomes_named_target() -> None:
 
 
 def test_target_object_keeps_metadata_under_mapping_key() -> None:
-    given = Target(name="other", model=fake_model(), provider="openai", model_name="gpt-4o-mini", weight=3.0)
-    router = Router(MeshSettings(), targets={"mini": given})
+    declared = Target(name="other", model=fake_model(), provider="openai", model_name="gpt-4o-mini", weight=3.0)
+    router = Router(MeshSettings(), targets={"mini": declared})
     assert router.targets["mini"].name == "mini"
     assert router.targets["mini"].weight == 3.0
 
@@ -46,6 +46,16 @@ def test_requested_model_goes_first_then_fallbacks() -> None:
     decision = router.route(request(model="b"))
     assert decision.ranked == ["b", "a", "c"]
     assert decision.explanation["requested_model"] == "b"
+
+
+def test_requested_model_overrides_policy_removal() -> None:
+    router = Router(MeshSettings(), targets={"plain": fake_model(), "tools": ToolModel(messages=iter([]))})
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    decision = router.route(request(model="plain", params={"tools": tools}))
+    assert decision.ranked == ["plain", "tools"]
+    row = decision.explanation["candidates"][0]
+    assert row["removed_by"] is None
+    assert "capabilities" in row["notes"]["requested"]
 
 
 def test_unknown_requested_model_lists_known_targets() -> None:
@@ -151,3 +161,15 @@ def test_settings_target_with_unknown_provider_names_it() -> None:
         router.route(request())
     assert "'odd'" in str(caught.value)
     assert "nosuchprovider:model-x" in str(caught.value)
+
+
+def test_span_attributes_explain_without_text() -> None:
+    router = Router(MeshSettings(), targets={"plain": fake_model(), "tools": ToolModel(messages=iter([]))})
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    attributes = router.route(request("Refund order 77-SECRET please", params={"tools": tools})).span_attributes()
+    assert attributes["mesh.route.target"] == "tools"
+    assert attributes["mesh.route.candidates"] == ["tools"]
+    assert attributes["mesh.route.removed"] == ["plain=capabilities"]
+    assert attributes["mesh.route.policies"] == ["capabilities"]
+    assert json.loads(attributes["mesh.route.explanation"])["winner"] == "tools"
+    assert all("SECRET" not in str(value) for value in attributes.values())

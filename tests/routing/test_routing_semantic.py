@@ -71,7 +71,7 @@ def test_threshold_below_distance_blocks_the_match() -> None:
 
 
 def test_route_distances_follow_redisvl_semantics() -> None:
-    # Thresholds 0.3 and 0.5 make the range-query radius 0.5, so avg only sees references within it:
+    # Thresholds 0.3 and 0.5 make the range-query radius 0.5, so avg only includes references within it:
     # route 0 averages 0.1 and 0.45 (0.275 < 0.3, a match) although all three average 0.483.
     distances = np.array([[0.1, 0.45, 0.9, 0.2, 0.6]])
     owners = np.array([0, 0, 0, 1, 1])
