@@ -4,7 +4,7 @@
 into a node that
 
 - opens an ``invoke_agent {name}`` span under the workflow's span, in any thread or task;
-- tells the ``MeshChatModel`` calls inside which agent and run they belong to, so the
+- passes the agent name and run id to the ``MeshChatModel`` calls inside, so the
   mesh's budgets, ledger and spans see the agent;
 - ends the agent's turn with a clear final message when a policy of the mesh blocked a
   call (guardrail, redaction or budget), instead of failing the whole workflow.
