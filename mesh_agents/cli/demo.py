@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mesh_agents.cli._apps import app
-from mesh_agents.errors import ConfigurationError, InvalidInputError
+from mesh_agents.errors import ConfigurationError, InvalidInputError, MeshError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -156,7 +156,9 @@ def load_example() -> ModuleType:
     return module
 
 
-def build_targets(model: str, expensive_model: str | None, latency_ms: float) -> dict[str, Target]:
+def build_targets(
+    model: str, expensive_model: str | None, latency_ms: float, base_url: str | None = None
+) -> dict[str, Target]:
     """Build the ``small`` and ``large`` targets from model strings (the stand-in by default)."""
     from mesh_agents.models import resolve_model
     from mesh_agents.routing.targets import target_from_model
@@ -166,7 +168,9 @@ def build_targets(model: str, expensive_model: str | None, latency_ms: float) ->
         specs = dict(STANDIN_TARGETS)
     targets = {}
     for name, spec in specs.items():
-        chat_model = resolve_model(spec, latency_ms=latency_ms)
+        chat_model = resolve_model(
+            spec, latency_ms=latency_ms, base_url=None if spec.startswith("standin") else base_url
+        )
         provider, _, model_name = spec.partition(":")
         targets[name] = target_from_model(
             name,
@@ -185,6 +189,7 @@ def build_demo_mesh(
     model: str = "standin",
     expensive_model: str | None = None,
     latency_ms: float = 0.0,
+    base_url: str | None = None,
 ) -> Mesh:
     """Build the demo's mesh: settings from ``config`` (default ``examples/mesh.yaml``), two targets.
 
@@ -195,7 +200,7 @@ def build_demo_mesh(
     from mesh_agents.settings import load_settings
 
     settings = load_settings(config or DEFAULT_CONFIG)
-    return Mesh(settings, targets=build_targets(model, expensive_model, latency_ms))
+    return Mesh(settings, targets=build_targets(model, expensive_model, latency_ms, base_url))
 
 
 def run_demo(
@@ -345,7 +350,7 @@ def _print_standin_note(console: Console) -> None:
             "templates, deterministically, and counts tokens with the cl100k tokenizer. Every other step is the "
             "real mesh. Point the demo at a real model with [bold]--model openai:gpt-4o-mini[/bold] "
             "(OPENAI_API_KEY), [bold]--model ollama:llama3.1[/bold] (a running Ollama), or any OpenAI-compatible "
-            "server: OPENAI_BASE_URL=http://host:port/v1 --model openai:<model>.",
+            "server: --model openai:<model> --base-url http://host:port/v1.",
             title="stand-in model",
         )
     )
@@ -465,6 +470,10 @@ def demo(
     latency_ms: Annotated[
         float, typer.Option("--latency-ms", min=0.0, help="Stand-in model delay per call, ms.")
     ] = 0.0,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="Base URL of an OpenAI-compatible or Ollama server, e.g. http://host:8000/v1."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Mesh settings file; default examples/mesh.yaml.")
     ] = None,
@@ -486,8 +495,14 @@ def demo(
 
     console = Console()
     exporting = tracing.setup("mesh-agents-demo", endpoint=otlp_endpoint) if otlp_endpoint else False
-    records = load_records(requests)
-    mesh = build_demo_mesh(config, model=model, expensive_model=expensive_model, latency_ms=latency_ms)
+    try:
+        records = load_records(requests)
+        mesh = build_demo_mesh(
+            config, model=model, expensive_model=expensive_model, latency_ms=latency_ms, base_url=base_url
+        )
+    except MeshError as error:
+        console.print(f"[red]error:[/red] {error.safe_message}")
+        raise typer.Exit(code=2) from error
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("requests", total=len(records))
         report = run_demo(records, mesh, model=model, progress=lambda: progress.advance(task))

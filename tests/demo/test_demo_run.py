@@ -142,8 +142,14 @@ def test_demo_cli_rejects_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "x1", "tenant": "acme"}\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["demo", "--requests", str(path)])
-    assert result.exit_code != 0
-    assert "missing field(s) text" in str(result.exception)
+    assert result.exit_code == 2
+    assert "missing field(s) text" in result.output
+
+
+def test_demo_cli_names_missing_provider_package() -> None:
+    result = CliRunner().invoke(app, ["demo", "--model", "nosuchprovider:some-model"])
+    assert result.exit_code == 2
+    assert "provider is unknown" in result.output
 
 
 class _Receiver(BaseHTTPRequestHandler):
