@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -66,6 +66,7 @@ class MeshSettings(BaseSettings):
         validate_default=True,
     )
 
+    config_file: ClassVar[Path | None] = None
     redis_url: str | None = None
     max_input_chars: int = Field(default=200_000, ge=1)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
@@ -92,7 +93,7 @@ class MeshSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("MESH_CONFIG", "mesh.yaml"))
+        path = getattr(settings_cls, "config_file", None) or Path(os.environ.get("MESH_CONFIG", "mesh.yaml"))
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
         return (init_settings, env_settings, yaml_source)
 
@@ -131,11 +132,14 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         ConfigurationError: the file is missing or a value is invalid; the message
             names the field.
     """
+    settings_cls: type[MeshSettings] = MeshSettings
     if path is not None:
         if not Path(path).is_file():
             raise ConfigurationError(f"settings file {str(path)!r} not found: check the path")
-        os.environ["MESH_CONFIG"] = str(path)
+        # A subclass carries the path, so the process environment stays untouched.
+        namespace = {"config_file": Path(path), "__annotations__": {"config_file": ClassVar[Path | None]}}
+        settings_cls = type("MeshSettings", (MeshSettings,), namespace)
     try:
-        return MeshSettings(**overrides)
+        return settings_cls(**overrides)
     except ValidationError as exc:
         raise ConfigurationError(f"invalid mesh settings: {exc}") from exc

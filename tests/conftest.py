@@ -13,6 +13,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep a developer's mesh.yaml and MESH_* variables out of module and session fixtures too."""
+    for name in list(os.environ):
+        if name.startswith("MESH_") and not name.startswith("MESH_TEST_"):
+            del os.environ[name]
+    os.environ["MESH_CONFIG"] = os.path.join(os.path.dirname(__file__), "absent-mesh.yaml")
+
+
 @pytest.fixture(autouse=True)
 def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep a developer's mesh.yaml and MESH_* variables out of the tests."""

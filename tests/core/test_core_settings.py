@@ -61,3 +61,15 @@ def test_request_rejects_bad_tenant_id() -> None:
 def test_request_rejects_empty_messages() -> None:
     with pytest.raises(ValueError, match="messages"):
         MeshRequest(messages=[], tenant="acme")
+
+
+def test_load_settings_leaves_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "mesh.yaml"
+    config.write_text("max_input_chars: 777\n")
+    monkeypatch.delenv("MESH_CONFIG")
+    settings = load_settings(config)
+    assert settings.max_input_chars == 777
+    assert "MESH_CONFIG" not in __import__("os").environ
+    assert MeshSettings().max_input_chars != 777
+    copied = settings.for_tenant("acme")
+    assert copied.max_input_chars == 777
