@@ -16,7 +16,7 @@ Run one request (the model is the offline stand-in unless you pass another)::
 from __future__ import annotations
 
 import argparse
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -28,7 +28,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import InjectedState, ToolNode
 
 from graphs.blocking import blocked_info
+from graphs.tools import guarded_tools
 from graphs.wrap import with_mesh
+
+if TYPE_CHECKING:
+    from mesh_agents.mesh import Mesh
 
 __all__ = ["AGENTS", "DeskState", "build_support_desk"]
 
@@ -80,8 +84,16 @@ def lookup_customer_record(query: str, state: Annotated[dict[str, Any], Injected
     return state.get("tool_result") or NO_RECORD
 
 
-def build_support_desk(model: BaseChatModel, *, name: str = "support-desk") -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile the support desk with ``model`` behind every agent (a ``MeshChatModel`` puts the mesh there)."""
+def build_support_desk(
+    model: BaseChatModel, *, mesh: Mesh | None = None, name: str = "support-desk"
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the support desk with ``model`` behind every agent.
+
+    Args:
+        model: The agents' chat model; a ``MeshChatModel`` puts the mesh around every call.
+        mesh: When given, the CRM tool runs behind the mesh's tool-call guardrails.
+        name: The compiled graph's name.
+    """
     triage_model = model.bind_tools([transfer_to_billing, transfer_to_support])
     support_model = model.bind_tools([lookup_customer_record])
 
@@ -112,7 +124,10 @@ def build_support_desk(model: BaseChatModel, *, name: str = "support-desk") -> C
     graph.add_node("triage", with_mesh(triage, name="triage"))
     graph.add_node("billing", with_mesh(billing, name="billing"))
     graph.add_node("support", with_mesh(support, name="support"))
-    graph.add_node("crm_lookup", ToolNode([lookup_customer_record]))
+    if mesh is not None:
+        graph.add_node("crm_lookup", guarded_tools([lookup_customer_record], mesh=mesh, agent="support"))
+    else:
+        graph.add_node("crm_lookup", ToolNode([lookup_customer_record]))
     graph.add_edge(START, "triage")
     graph.add_conditional_edges("triage", _after_triage, ["billing", "support", END])
     graph.add_conditional_edges("support", _after_support, ["crm_lookup", END])

@@ -4,6 +4,7 @@
 - ``MeshChatModel(mesh=...)``: the mesh as a chat model, for any agent's model calls.
 - ``with_mesh(agent, name=...)``: an agent node or compiled graph as a traced mesh agent.
 - ``invoke_workflow(graph, state, config)``: one ``invoke_workflow`` span (one trace) per run.
+- ``guarded_tools(tools, mesh=...)``: a tool node that checks each call with the tool-call guardrails.
 
 Importing this package loads nothing heavy; the names load on first use.
 """
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from graphs.chat_model import MeshChatModel, mesh_metadata
     from graphs.nodes import MeshNodes
     from graphs.state import Blocked, MeshState
+    from graphs.tools import guarded_tools
     from graphs.wrap import ainvoke_workflow, invoke_workflow, with_mesh
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "blocked_info",
     "blocked_update",
     "build_mesh_graph",
+    "guarded_tools",
     "invoke_workflow",
     "mesh_metadata",
     "result_from_state",
@@ -52,6 +55,7 @@ _MODULES = {
     "MeshNodes": "graphs.nodes",
     "blocked_info": "graphs.blocking",
     "blocked_update": "graphs.blocking",
+    "guarded_tools": "graphs.tools",
     "ainvoke_workflow": "graphs.wrap",
     "invoke_workflow": "graphs.wrap",
     "with_mesh": "graphs.wrap",

@@ -117,8 +117,8 @@ class MeshChatModel(BaseChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Bind tools; they travel in the request so the cache scope and the router see them.
 
-        NOTE: ``tool_choice`` is passed to the chosen target only through
-        ``ModelParams.tools``-aware binding, which ignores it; the target decides.
+        NOTE: ``tool_choice`` is dropped, because ``MeshRequest`` has no field for it, so
+        the chosen target decides whether to call a tool.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         return super().bind(tools=formatted, **kwargs)

@@ -4,7 +4,7 @@
 into a node that
 
 - opens an ``invoke_agent {name}`` span under the workflow's span, in any thread or task;
-- tells the ``MeshChatModel`` calls inside which agent and run they belong to, so the
+- passes the agent name and run id to the ``MeshChatModel`` calls inside, so the
   mesh's budgets, ledger and spans see the agent;
 - ends the agent's turn with a clear final message when a policy of the mesh blocked a
   call (guardrail, redaction or budget), instead of failing the whole workflow.
@@ -28,7 +28,7 @@ from langchain_core.runnables.config import set_config_context
 
 from graphs.blocking import blocked_update
 from graphs.context import identity_attributes, identity_from_config, new_run_id, opened_span
-from mesh_agents.errors import PolicyViolation
+from mesh_agents.errors import BudgetExceeded, GuardrailBlocked, PolicyViolation, RedactionBlocked
 from mesh_agents.tracing import GenAI
 from mesh_agents.types import validate_identifier
 
@@ -126,9 +126,20 @@ def _agent_scope(config: RunnableConfig, name: str) -> _Scope:
 
 def _blocked_turn(error: PolicyViolation, agent: str, messages_key: str) -> dict[str, Any]:
     logger.info("agent turn blocked by policy: agent=%s code=%s", agent, error.code)
-    answer: AIMessage = blocked_update(error, error.details.get("stage", "policy"))["answer"]
+    answer: AIMessage = blocked_update(error, _stage_of(error))["answer"]
     answer.name = agent
     return {messages_key: [answer]}
+
+
+def _stage_of(error: PolicyViolation) -> str:
+    """Name the mesh step that raised ``error``, as the mesh graph's ``blocked`` entries do."""
+    if isinstance(error, BudgetExceeded):
+        return "model"
+    if isinstance(error, RedactionBlocked):
+        return "redact"
+    if isinstance(error, GuardrailBlocked):
+        return "guard_output" if error.details.get("stage") == "output" else "guard_input"
+    return "policy"
 
 
 def _callables(

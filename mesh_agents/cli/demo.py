@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mesh_agents.cli._apps import app
-from mesh_agents.errors import ConfigurationError, InvalidInputError
+from mesh_agents.errors import ConfigurationError, InvalidInputError, MeshError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -200,7 +200,9 @@ def load_example() -> ModuleType:
     return module
 
 
-def build_targets(model: str, expensive_model: str | None, latency_ms: float) -> dict[str, Target]:
+def build_targets(
+    model: str, expensive_model: str | None, latency_ms: float, base_url: str | None = None
+) -> dict[str, Target]:
     """Build the ``small`` and ``large`` targets from model strings (the stand-in by default)."""
     from mesh_agents.models import resolve_model
     from mesh_agents.routing.targets import target_from_model
@@ -210,7 +212,9 @@ def build_targets(model: str, expensive_model: str | None, latency_ms: float) ->
         specs = dict(STANDIN_TARGETS)
     targets = {}
     for name, spec in specs.items():
-        chat_model = resolve_model(spec, latency_ms=latency_ms)
+        chat_model = resolve_model(
+            spec, latency_ms=latency_ms, base_url=None if spec.startswith("standin") else base_url
+        )
         provider, _, model_name = spec.partition(":")
         targets[name] = target_from_model(
             name,
@@ -229,6 +233,7 @@ def build_demo_mesh(
     model: str = "standin",
     expensive_model: str | None = None,
     latency_ms: float = 0.0,
+    base_url: str | None = None,
 ) -> Mesh:
     """Build the demo's mesh: settings from ``config`` (default ``examples/mesh.yaml``), two targets.
 
@@ -239,7 +244,7 @@ def build_demo_mesh(
     from mesh_agents.settings import load_settings
 
     settings = load_settings(config or DEFAULT_CONFIG)
-    return Mesh(settings, targets=build_targets(model, expensive_model, latency_ms))
+    return Mesh(settings, targets=build_targets(model, expensive_model, latency_ms, base_url))
 
 
 def run_demo(
@@ -261,7 +266,7 @@ def run_demo(
     startup_s = time.perf_counter() - started
 
     example = load_example()
-    desk = example.build_support_desk(MeshChatModel(mesh=mesh))
+    desk = example.build_support_desk(MeshChatModel(mesh=mesh), mesh=mesh)
     outcomes = []
     started = time.perf_counter()
     for record in records:
@@ -345,7 +350,7 @@ def summarise(record: dict[str, Any], final: dict[str, Any]) -> RequestOutcome:
 def _where(info: dict[str, Any], after_tool_result: bool) -> str:
     if info.get("stage") == "model" or info.get("code") == "budget_exceeded":
         return "budget"
-    if info.get("stage") == "guard_output" or (info.get("details") or {}).get("stage") == "output":
+    if info.get("stage") == "guard_output":
         return "model output"
     return "tool result" if after_tool_result else "user input"
 
@@ -370,12 +375,13 @@ def render_report(report: DemoReport, console: Console, *, per_request: bool = F
         _print_requests(report.outcomes, console)
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
+def _table(title: str, columns: Sequence[str], *, numbers_from: int = 1) -> Table:
+    """Return a table whose columns from ``numbers_from`` on are right-aligned numbers."""
     from rich.table import Table
 
     table = Table(title=title)
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        table.add_column(column, justify="right" if index >= numbers_from else "left")
     return table
 
 
@@ -388,7 +394,7 @@ def _print_standin_note(console: Console) -> None:
             "templates, deterministically, and counts tokens with the cl100k tokenizer. Every other step is the "
             "real mesh. Point the demo at a real model with [bold]--model openai:gpt-4o-mini[/bold] "
             "(OPENAI_API_KEY), [bold]--model ollama:llama3.1[/bold] (a running Ollama), or any OpenAI-compatible "
-            "server: OPENAI_BASE_URL=http://host:port/v1 --model openai:<model>.",
+            "server: --model openai:<model> --base-url http://host:port/v1.",
             title="stand-in model",
         )
     )
@@ -468,7 +474,7 @@ def _print_blocked(outcomes: Sequence[RequestOutcome], console: Console) -> None
     blocked = [o for o in outcomes if o.outcome == "blocked"]
     if not blocked:
         return
-    table = _table("blocked requests", ("request", "tenant", "blocked by", "where", "reason"))
+    table = _table("blocked requests", ("request", "tenant", "blocked by", "where", "reason"), numbers_from=5)
     kinds = {"guardrail_blocked": "guardrail", "budget_exceeded": "budget", "redaction_blocked": "redaction"}
     for outcome in blocked:
         code = outcome.blocked_code or ""
@@ -478,7 +484,7 @@ def _print_blocked(outcomes: Sequence[RequestOutcome], console: Console) -> None
 
 def _print_requests(outcomes: Sequence[RequestOutcome], console: Console) -> None:
     columns = ("request", "tenant", "agent", "outcome", "calls", "hits", "targets", "masked", "restored", "ms")
-    table = _table("every request", columns)
+    table = _table("every request", columns, numbers_from=4)
     for o in outcomes:
         outcome = o.outcome if o.outcome != "blocked" else f"blocked: {o.blocked_where}"
         table.add_row(
@@ -508,6 +514,10 @@ def demo(
     latency_ms: Annotated[
         float, typer.Option("--latency-ms", min=0.0, help="Stand-in model delay per call, ms.")
     ] = 0.0,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="Base URL of an OpenAI-compatible or Ollama server, e.g. http://host:8000/v1."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Mesh settings file; default examples/mesh.yaml.")
     ] = None,
@@ -522,10 +532,9 @@ def demo(
     per_request: Annotated[bool, typer.Option("--per-request", help="Also print one row per request.")] = False,
 ) -> None:
     """Run the multi-agent support desk over the demo requests and print what the mesh did."""
-    from mesh_agents.errors import MeshError
 
     try:
-        _demo(requests, model, expensive_model, latency_ms, config, otlp_endpoint, per_request)
+        _demo(requests, model, expensive_model, latency_ms, base_url, config, otlp_endpoint, per_request)
     except MeshError as exc:
         typer.echo(f"error: {exc.safe_message}", err=True)
         raise typer.Exit(2) from None
@@ -544,6 +553,7 @@ def _demo(
     model: str,
     expensive_model: str | None,
     latency_ms: float,
+    base_url: str | None,
     config: Path | None,
     otlp_endpoint: str | None,
     per_request: bool,
@@ -555,7 +565,9 @@ def _demo(
 
     console = Console()
     records = load_records(requests)
-    mesh = build_demo_mesh(config, model=model, expensive_model=expensive_model, latency_ms=latency_ms)
+    mesh = build_demo_mesh(
+        config, model=model, expensive_model=expensive_model, latency_ms=latency_ms, base_url=base_url
+    )
     check_tenants(records, mesh, requests)
     exporting = tracing.setup("mesh-agents-demo", endpoint=otlp_endpoint) if otlp_endpoint else False
     with Progress(console=console, transient=True) as progress:

@@ -113,7 +113,8 @@ def test_demo_ledger_matches_calls(report: DemoReport) -> None:
 def test_demo_answer_has_restored_values(records: list[dict[str, Any]]) -> None:
     record = next(record for record in records if record["id"] == "r001")
     email = next(word for word in record["text"].rstrip(".").split() if "@" in word)
-    desk = load_example().build_support_desk(MeshChatModel(mesh=build_demo_mesh()))
+    mesh = build_demo_mesh()
+    desk = load_example().build_support_desk(MeshChatModel(mesh=mesh), mesh=mesh)
     config = {"configurable": {"tenant": record["tenant"], "session": record["session"]}}
     final = invoke_workflow(desk, {"messages": [HumanMessage(record["text"])]}, config)  # type: ignore[arg-type]
     answer = final["messages"][-1]
@@ -141,9 +142,14 @@ def test_demo_cli_rejects_bad_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "x1", "tenant": "acme"}\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["demo", "--requests", str(path)])
-    assert result.exit_code != 0
     assert result.exit_code == 2
     assert "missing field(s) text" in result.output
+
+
+def test_demo_cli_names_missing_provider_package() -> None:
+    result = CliRunner().invoke(app, ["demo", "--model", "nosuchprovider:some-model"])
+    assert result.exit_code == 2
+    assert "provider is unknown" in result.output
 
 
 class _Receiver(BaseHTTPRequestHandler):
