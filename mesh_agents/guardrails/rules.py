@@ -84,7 +84,7 @@ _DESTINATION = r"(?:https?://|www\.|\b[\w.+-]+@[\w-]+\.[a-z][\w.-]*)"
 _SENSITIVE = (
     r"(?:conversation|chat history|history|system prompt|api[ _-]?keys?|keys?|tokens?|credentials?|passwords?|secrets?"
     r"|customer (?:list|data|records)|customers?|clients?|contacts|contact (?:list|database|details|data)|files|folder"
-    r"|emails|mails?|inbox|database|session"
+    r"|emails|(?<!e-)mails?|inbox|database|session"
     r"|salar(?:y|ies)|payroll|gehaltsliste|kundenliste|contactos|clientes|clienti|contatti|klientow|kontakty|env"
     r"|environment|cookies?)"
 )

@@ -400,3 +400,17 @@ def test_span_for_tool_call(engine: GuardrailEngine, spans: InMemorySpanExporter
     assert span.name == "apply_guardrail tool_call"
     assert span.attributes["gen_ai.guardrail.result"] == "block"
     assert span.attributes["gen_ai.guardrail.source"] == "tool_args"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have a question about the CSV export of report 1003. My name is Priya Nair and my e-mail is "
+        "priya.nair@example.com.",
+        "Please export the invoice list; my e-mail address is anna.keller@example.com if you need it.",
+    ],
+)
+def test_own_email_next_to_export_is_allowed(text: str) -> None:
+    engine = GuardrailEngine(rules_only())
+    report = engine.check(text, Source.USER, GuardContext(tenant="acme"))
+    assert report.action is Action.ALLOW, report.verdicts
