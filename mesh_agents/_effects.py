@@ -152,7 +152,7 @@ async def drive_async(core: Core[T]) -> T:
 class CoreRun:
     """One run of a core; iterate ``sync()`` or ``asynchronous()`` for the emitted chunks.
 
-    After the iteration ends, ``result`` holds the core's return value.
+    After the iteration ends, ``result`` is the core's return value.
     """
 
     def __init__(self, core: Core[Any]) -> None:

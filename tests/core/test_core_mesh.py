@@ -236,7 +236,7 @@ def test_stream_cut_off_is_counted_not_retried(model: RecordingModel) -> None:
 
 
 class HangingModel(RecordingModel):
-    """Blocks until the test releases it, as a provider that stopped answering would."""
+    """Blocks until the test releases it, like a provider that stopped responding."""
 
     release: Any = None
 
