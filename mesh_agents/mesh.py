@@ -358,6 +358,9 @@ class Mesh:
                 chunk = yield NextChunk(iterator)
                 if chunk is END_OF_STREAM:
                     break
+                if not isinstance(chunk, AIMessageChunk):
+                    # A model without native streaming yields its whole answer as one message.
+                    chunk = _as_chunk(chunk)
                 whole = chunk if whole is None else whole + chunk
                 text = restorer.feed(message_text(chunk))
                 calls: list[ToolCallChunk] = []
@@ -448,6 +451,20 @@ class _StreamStarted(Exception):
         super().__init__(type(error).__name__)
         self.error = error
         self.partial_text = partial_text
+
+
+def _as_chunk(message: AIMessage) -> AIMessageChunk:
+    calls = [
+        tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call.get("id"), index=index)
+        for index, call in enumerate(message.tool_calls)
+    ]
+    return AIMessageChunk(
+        content=message.content,
+        tool_call_chunks=calls,
+        usage_metadata=message.usage_metadata,
+        response_metadata=message.response_metadata,
+        id=message.id,
+    )
 
 
 def _open_stream(

@@ -7,6 +7,7 @@ model call as a pipeline effect, and the attributes of the inference span.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,7 @@ def guard_context(request: MeshRequest) -> GuardContext:
 
 
 def validate_request(settings: MeshSettings, request: MeshRequest) -> None:
-    """Raise InvalidInputError for an unknown tenant, an oversized or an all-blank request."""
+    """Raise InvalidInputError for an unknown tenant, an oversized or all-blank request, or unscreenable content."""
     settings.check_tenant(request.tenant)
     total = sum(len(message_text(message)) for message in request.messages)
     if total > settings.max_input_chars:
@@ -64,9 +65,8 @@ def validate_request(settings: MeshSettings, request: MeshRequest) -> None:
             "shorten the messages or raise max_input_chars in mesh.yaml",
             details={"chars": total, "max_input_chars": settings.max_input_chars},
         )
-    if not any(message_text(message).strip() for message in request.messages):
-        raise InvalidInputError("every message in the request is empty; send at least one non-empty message")
     for index, message in enumerate(request.messages):
+        _check_content_blocks(index, message)
         text = message_text(message)
         try:
             text.encode("utf-8")
@@ -77,6 +77,38 @@ def validate_request(settings: MeshSettings, request: MeshRequest) -> None:
                 f"{exc.start}, which is not valid Unicode text; decode the input as UTF-8 before sending it",
                 details={"message": index, "position": exc.start},
             ) from None
+    if not any(message_text(message).strip() for message in request.messages):
+        raise InvalidInputError("every message in the request is empty; send at least one non-empty message")
+
+
+# Content blocks the mesh can screen and mask (text), or that carry no text (media).
+_TEXT_BLOCKS = frozenset({"text"})
+_MEDIA_BLOCKS = frozenset({"image", "image_url", "audio", "video", "file"})
+_MESSAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _check_content_blocks(index: int, message: BaseMessage) -> None:
+    """Reject content the guardrails and redaction cannot see, so nothing passes unscreened."""
+    if message.name is not None and not _MESSAGE_NAME.match(message.name):
+        raise InvalidInputError(
+            f"message {index} has an invalid name: use 1 to 64 letters, digits, '_' or '-' "
+            "(the name is sent to the model unscreened, so it must not carry personal data)",
+            details={"message": index},
+        )
+    if isinstance(message.content, str):
+        return
+    for block in message.content:
+        if isinstance(block, str):
+            continue
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind in _TEXT_BLOCKS or kind in _MEDIA_BLOCKS:
+            continue
+        raise InvalidInputError(
+            f"message {index} has a content block of type {str(kind)[:40]!r}, which the guardrails and "
+            "redaction cannot screen; send text as {'type': 'text', 'text': ...} blocks or a string, "
+            "and tool calls in AIMessage.tool_calls",
+            details={"message": index, "block_type": str(kind)[:40]},
+        )
 
 
 def blocked_error(report: GuardReport, stage: str) -> GuardrailBlocked:

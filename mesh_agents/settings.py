@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -20,6 +21,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from mesh_agents._urls import safe_url
 from mesh_agents.cache.schema import CacheSettings
 from mesh_agents.errors import ConfigurationError, InvalidInputError
 from mesh_agents.guardrails.schema import GuardrailSettings
@@ -98,6 +100,15 @@ class MeshSettings(BaseSettings):
         path = getattr(settings_cls, "config_file", None) or Path(os.environ.get("MESH_CONFIG", "mesh.yaml"))
         try:
             yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"settings file {str(path)!r} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"settings file {str(path)!r} must contain a mapping of settings at the top level "
+                f"({type(exc).__name__}); see examples/mesh.yaml"
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -120,6 +131,18 @@ class MeshSettings(BaseSettings):
                 f"redis_url must start with redis://, rediss:// or unix:// (got {scheme}); "
                 "for example redis://localhost:6379/0"
             )
+        try:
+            urlsplit(value).port  # noqa: B018 - raises ValueError for a port that is not a number
+            from redis.connection import parse_url
+
+            parse_url(value)
+        except ImportError:
+            pass
+        except ValueError as exc:
+            raise ValueError(
+                f"redis_url {safe_url(value)} is not a valid Redis URL ({exc}); "
+                "use redis://[user:password@]host:port/db"
+            ) from None
         return value
 
     def check_tenant(self, tenant: str) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from mesh_agents._urls import safe_url
 from mesh_agents.cache.base import CacheRecord, CacheScope
 from mesh_agents.embeddings import Vectorizer
 from mesh_agents.errors import BackendUnavailable, MissingExtraError
@@ -100,7 +101,7 @@ class RedisCacheBackend:
             )
         except RedisError as exc:
             raise BackendUnavailable(
-                f"Redis at {_safe_url(self.redis_url)} is unreachable or lacks the search module: "
+                f"Redis at {safe_url(self.redis_url)} is unreachable or lacks the search module: "
                 "check MESH_REDIS_URL and that the server is Redis 8 or Redis Stack",
                 details={"backend": "redis"},
             ) from exc
@@ -254,14 +255,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _safe_url(url: str) -> str:
-    """Return the URL without its password, for messages."""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
-
-
 @contextmanager
 def _translate_errors(url: str) -> Iterator[None]:
     """Turn a Redis connection or server error into ``BackendUnavailable``."""
@@ -271,7 +264,7 @@ def _translate_errors(url: str) -> Iterator[None]:
         yield
     except RedisError as exc:
         raise BackendUnavailable(
-            f"the cache's Redis at {_safe_url(url)} failed ({type(exc).__name__}): "
+            f"the cache's Redis at {safe_url(url)} failed ({type(exc).__name__}): "
             "check that the server is up and MESH_REDIS_URL is right",
             details={"backend": "redis"},
         ) from exc

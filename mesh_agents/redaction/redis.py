@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from mesh_agents._urls import safe_url
 from mesh_agents.errors import BackendUnavailable, MissingExtraError
 from mesh_agents.redaction.placeholders import placeholder_tag
 
@@ -143,7 +144,7 @@ class RedisVault:
     def _unavailable(self, exc: Exception) -> BackendUnavailable:
         logger.warning("redis vault call failed: %s", type(exc).__name__)
         return BackendUnavailable(
-            f"the Redis vault at {_safe_url(self._url)} failed ({type(exc).__name__}); "
+            f"the Redis vault at {safe_url(self._url)} failed ({type(exc).__name__}); "
             "check that Redis is running and redis_url is right",
             details={"error": type(exc).__name__},
         )
@@ -151,13 +152,3 @@ class RedisVault:
 
 def _decode(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
-
-
-def _safe_url(url: str | None) -> str:
-    """Return the URL without a password."""
-    if not url:
-        return "(client)"
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
-    return url

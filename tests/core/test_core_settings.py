@@ -104,3 +104,30 @@ def test_tenant_override_merges_nested_fields() -> None:
     assert acme.injection.rule_threshold == 0.97
     assert acme.injection.classifier == base.guardrails.injection.classifier
     assert settings.guardrails.injection.rule_threshold == default_threshold
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cret-pass@127.0.0.1:notaport/0", "redis://127.0.0.1:6379/0?password=s3cret-pass&socket_timeout=abc"],
+)
+def test_unparsable_redis_url_is_configuration_error(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_REDIS_URL", url)
+    with pytest.raises(ConfigurationError, match="not a valid Redis URL") as caught:
+        load_settings()
+    assert "s3cret-pass" not in str(caught.value)
+
+
+def test_safe_url_drops_password_query_and_fragment() -> None:
+    from mesh_agents._urls import safe_url
+
+    assert safe_url("redis://user:pw@host:6379/0?password=x#y") == "redis://***@host:6379/0"
+    assert safe_url("redis://host:6379/0") == "redis://host:6379/0"
+    assert safe_url("redis://[::1") == "redis://(unparsable)"
+
+
+@pytest.mark.parametrize(("content", "problem"), [(b"- a\n- b\n", "mapping"), (b"\xff\xfe bad", "not UTF-8")])
+def test_settings_file_shape_errors(tmp_path: Path, content: bytes, problem: str) -> None:
+    config = tmp_path / "odd.yaml"
+    config.write_bytes(content)
+    with pytest.raises(ConfigurationError, match=problem):
+        load_settings(config)
