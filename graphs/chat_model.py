@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MeshChatModel", "mesh_metadata"]
 
-_PARAM_NAMES = ("temperature", "max_tokens", "top_p", "response_format")
+_PARAM_NAMES = ("temperature", "max_tokens", "top_p", "response_format", "tool_choice")
 
 
 def mesh_metadata(result: MeshResult) -> dict[str, Any]:
@@ -115,12 +115,10 @@ class MeshChatModel(BaseChatModel):
         tool_choice: str | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; they travel in the request so the cache scope and the router see them.
-
-        NOTE: ``tool_choice`` is dropped, because ``MeshRequest`` has no field for it, so
-        the chosen target decides whether to call a tool.
-        """
+        """Bind tools; they and ``tool_choice`` travel in the request, so the cache scope and the router see them."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
         return super().bind(tools=formatted, **kwargs)
 
     # The config of a call reaches _generate only through a context variable that

@@ -164,7 +164,11 @@ def load_stream(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _evaluation_cache(settings: MeshSettings, vectorizer: Vectorizer, **cache: Any) -> SemanticCache:
-    patched = settings.model_copy(update={"cache": settings.cache.model_copy(update=cache), "redis_url": None})
+    # The evaluation's own tenants ("eval", the stream's t1 to t3) use the mesh-wide cache
+    # policy, so a tenant list in the user's config must not reject them.
+    patched = settings.model_copy(
+        update={"cache": settings.cache.model_copy(update=cache), "redis_url": None, "tenants": {}}
+    )
     return SemanticCache(patched, vectorizer=vectorizer, backend=MemoryCacheBackend(max_entries=1_000_000))
 
 

@@ -56,7 +56,8 @@ def test_eval_meets_measured_floors() -> None:
 @pytest.mark.slow
 def test_calibrate_writes_threshold_and_plot(tmp_path: Path) -> None:
     config = tmp_path / "mesh.yaml"
-    config.write_text("redis_url: null\ncache:\n  ttl_s: 600\n", encoding="utf-8")
+    # A tenant list must not reject the evaluation's own tenants.
+    config.write_text("redis_url: null\ncache:\n  ttl_s: 600\ntenants:\n  acme: {}\n", encoding="utf-8")
     plot = tmp_path / "plot.png"
     result = CliRunner().invoke(
         app,
@@ -78,6 +79,7 @@ def test_calibrate_writes_threshold_and_plot(tmp_path: Path) -> None:
     written = yaml.safe_load(config.read_text(encoding="utf-8"))
     assert written["cache"]["distance_threshold"] == 0.1695
     assert written["cache"]["ttl_s"] == 600
+    assert written["tenants"] == {"acme": {}}
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert "precision" in result.stdout
 

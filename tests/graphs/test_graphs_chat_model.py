@@ -114,3 +114,9 @@ def test_chat_model_async() -> None:
     answer: AIMessage = asyncio.run(model.ainvoke(f"Update the contact to {EMAIL}."))
     assert EMAIL in answer.text
     assert answer.response_metadata["mesh"]["entities_restored"] >= 1
+
+
+def test_bind_tools_keeps_tool_choice() -> None:
+    bound = MeshChatModel(mesh=_mesh(), tenant="globex").bind_tools([lookup_customer], tool_choice="any")
+    assert cast(Any, bound).kwargs["tool_choice"] == "any"
+    assert [tool["function"]["name"] for tool in cast(Any, bound).kwargs["tools"]] == ["lookup_customer"]
