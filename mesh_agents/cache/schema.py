@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["GUARD_NAMES", "CacheSettings"]
 
@@ -12,6 +12,8 @@ GUARD_NAMES = ("number", "negation", "entity", "direction", "time", "scope", "fo
 
 class CacheSettings(BaseModel):
     """A tenant's cache policy."""
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     # The default comes from `mesh-agents cache calibrate` on the bundled dev pairs with

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "ArgumentRule",
@@ -22,6 +22,8 @@ ActionName = Literal["allow", "flag", "rewrite", "block"]
 
 class ClassifierSettings(BaseModel):
     """The learned injection classifier that runs next to the rules."""
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     weights: str | None = Field(
@@ -58,6 +60,8 @@ class ClassifierSettings(BaseModel):
 class InjectionSettings(BaseModel):
     """Prompt-injection and jailbreak detection on text entering a model's context."""
 
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = True
     rule_threshold: float = Field(
         default=0.75, ge=0.0, le=1.0, description="Rule score at or above which text is an injection."
@@ -77,6 +81,8 @@ class InjectionSettings(BaseModel):
 class SecretSettings(BaseModel):
     """Secret detection (API keys, tokens, private keys, passwords in URLs)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = True
     action_input: ActionName = Field(
         default="rewrite", description="Action on a secret in user text or a tool result: rewrite masks it."
@@ -90,6 +96,8 @@ class SecretSettings(BaseModel):
 
 class OutputSettings(BaseModel):
     """Checks on model output before it reaches the user or a tool."""
+
+    model_config = ConfigDict(extra="forbid")
 
     forbidden_pii: list[str] = Field(
         default_factory=list,
@@ -126,6 +134,8 @@ class ArgumentRule(BaseModel):
         reason: Machine-friendly reason reported on a block.
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     tool: str = "*"
     argument: str = "*"
     pattern: str
@@ -154,6 +164,8 @@ def _default_argument_rules() -> list[ArgumentRule]:
 class ToolCallSettings(BaseModel):
     """Checks on a tool call before the tool runs."""
 
+    model_config = ConfigDict(extra="forbid")
+
     allowed_tools: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Tools each agent may call, by agent name; '*' as a key applies to every agent. Empty allows all.",
@@ -163,6 +175,8 @@ class ToolCallSettings(BaseModel):
 
 class GuardrailSettings(BaseModel):
     """A tenant's guardrail policy."""
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     policy_id: str = "default"

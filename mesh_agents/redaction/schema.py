@@ -6,7 +6,7 @@ import enum
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["PATTERN_LABELS", "GlinerSettings", "RedactionAction", "RedactionSettings"]
 
@@ -41,6 +41,8 @@ class RedactionAction(enum.StrEnum):
 
 class GlinerSettings(BaseModel):
     """Settings of the GLiNER detector."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
         default="urchade/gliner_multi_pii-v1",
@@ -113,6 +115,8 @@ class RedactionSettings(BaseModel):
             tenant id is the key, which does not stop guessing of short values.
         gliner: GLiNER detector settings.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
     detectors: list[DetectorName] = Field(default_factory=_default_detectors)

@@ -238,6 +238,8 @@ class HealthSettings(BaseModel):
 class RoutingSettings(BaseModel):
     """A tenant's routing policy."""
 
+    model_config = ConfigDict(extra="forbid")
+
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
     default_target: str | None = Field(default=None, description="Target ranked first when no policy decides.")
     allowed_targets: list[str] | None = Field(default=None, description="Targets this tenant may use; None allows all.")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TracingSettings"]
 
 
 class TracingSettings(BaseModel):
     """What the mesh records in spans."""
+
+    model_config = ConfigDict(extra="forbid")
 
     capture_content: bool = Field(
         default=False,

@@ -131,3 +131,14 @@ def test_settings_file_shape_errors(tmp_path: Path, content: bytes, problem: str
     config.write_bytes(content)
     with pytest.raises(ConfigurationError, match=problem):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    "yaml_text",
+    ["cache:\n  distance_treshold: 0.01\n", "redaction:\n  detectorz: [gliner]\n", "tracing:\n  capture: true\n"],
+)
+def test_misspelled_capability_key_is_rejected(tmp_path: Path, yaml_text: str) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigurationError, match="Extra inputs are not permitted"):
+        load_settings(config)
