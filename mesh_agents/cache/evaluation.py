@@ -14,7 +14,6 @@ same code path as production lookups: exact match, scope, guards and threshold.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage
 
+from mesh_agents._jsonl import read_json_lines
 from mesh_agents.cache.memory import MemoryCacheBackend
 from mesh_agents.cache.semantic import SemanticCache
 from mesh_agents.embeddings import Vectorizer
@@ -125,25 +125,14 @@ class CalibrationRow:
 
 
 def _read_jsonl(path: Path, required: Sequence[str]) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise InvalidInputError(f"data file {str(path)!r} not found: check the path")
     rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(
-                    f"{path}:{number}: invalid JSON ({exc.msg}): write one object per line"
-                ) from exc
-            missing = [name for name in required if name not in row]
-            if missing:
-                raise InvalidInputError(f"{path}:{number}: missing fields {missing}: each line needs {list(required)}")
-            rows.append(row)
-    if not rows:
-        raise InvalidInputError(f"data file {str(path)!r} is empty: it needs one JSON object per line")
+    for number, row in read_json_lines(path, kind="data file", hint=f"with the fields {list(required)}"):
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{path}:{number}: expected a JSON object with the fields {list(required)}")
+        missing = [name for name in required if name not in row]
+        if missing:
+            raise InvalidInputError(f"{path}:{number}: missing fields {missing}: each line needs {list(required)}")
+        rows.append(row)
     return rows
 
 

@@ -10,7 +10,6 @@ moves only the records near the cut, and the split never depends on file order.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mesh_agents._jsonl import read_json_lines
 from mesh_agents.errors import InvalidInputError
 from mesh_agents.types import Source
 
@@ -72,41 +72,33 @@ def load_records(path: str | Path) -> list[Record]:
     """Read a JSON-lines file of labelled texts.
 
     Raises:
-        InvalidInputError: the file is missing, a line is not JSON, a field is missing
-            or a label is neither ``injection`` nor ``benign``; the message names the line.
+        InvalidInputError: the file is missing, empty or not UTF-8, a line is not a JSON
+            object, a field is missing or a label is neither ``injection`` nor ``benign``;
+            the message names the line.
     """
     file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError(f"data file {str(file)!r} not found: pass a JSON-lines file of labelled texts")
     records = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(
-                    f"{file.name} line {number} is not valid JSON ({exc.msg}); fix the line"
-                ) from exc
-            missing = [name for name in _REQUIRED if name not in row]
-            if missing:
-                raise InvalidInputError(f"{file.name} line {number} lacks the fields {missing}; add them")
-            if row["label"] not in ("injection", "benign"):
-                raise InvalidInputError(
-                    f"{file.name} line {number} has label {row['label']!r}; use 'injection' or 'benign'"
-                )
-            records.append(
-                Record(
-                    id=str(row["id"]),
-                    text=str(row["text"]),
-                    injection=row["label"] == "injection",
-                    kind=str(row["kind"]),
-                    source=str(row.get("source", "user")),
-                    lang=str(row.get("lang", "en")),
-                    origin=str(row.get("origin", "")),
-                )
+    for number, row in read_json_lines(file, kind="data file", hint=f"with the fields {list(_REQUIRED)}"):
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{file.name} line {number} is not a JSON object; write one object per line")
+        missing = [name for name in _REQUIRED if name not in row]
+        if missing:
+            raise InvalidInputError(f"{file.name} line {number} lacks the fields {missing}; add them")
+        if row["label"] not in ("injection", "benign"):
+            raise InvalidInputError(
+                f"{file.name} line {number} has label {row['label']!r}; use 'injection' or 'benign'"
             )
+        records.append(
+            Record(
+                id=str(row["id"]),
+                text=str(row["text"]),
+                injection=row["label"] == "injection",
+                kind=str(row["kind"]),
+                source=str(row.get("source", "user")),
+                lang=str(row.get("lang", "en")),
+                origin=str(row.get("origin", "")),
+            )
+        )
     return records
 
 

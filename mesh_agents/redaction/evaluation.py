@@ -11,7 +11,6 @@ charged with missing every person name.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mesh_agents._jsonl import read_json_lines
 from mesh_agents.errors import InvalidInputError
 from mesh_agents.redaction.base import Entity
 
@@ -129,60 +129,21 @@ def load_records(path: str | Path) -> list[EvalRecord]:
             file contains no record, or a line is not UTF-8 or not a valid record; the
             message names the line.
     """
-    file = Path(path)
-    name = str(file)
-    if file.is_dir():
-        raise InvalidInputError(f"evaluation file {name!r} is a directory: pass one .jsonl file inside it")
-    if not file.is_file():
-        raise InvalidInputError(f"evaluation file {name!r} not found: check the path")
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        message = f"cannot read evaluation file {name!r} ({exc.strerror}): check its permissions"
-        raise InvalidInputError(message) from None
-
+    name = str(path)
     records = []
-    # Split on bytes, so that a line that is not UTF-8 can be named.
-    for number, raw_line in enumerate(data.split(b"\n"), start=1):
+    for number, raw in read_json_lines(path, kind="evaluation file", hint=_RECORD_SHAPE):
         try:
-            line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"line {number} of {name!r} is not UTF-8 text (byte 0x{raw_line[exc.start]:02x} at byte "
-                f"{exc.start + 1} of the line): save the file as UTF-8",
-                details={"line": number},
-            ) from None
-        line = line.strip()
-        if not line:
+            records.append(_parse_record(raw))
             continue
-        records.append(_parse_line(line, number, name))
-    if not records:
+        except KeyError as exc:
+            problem = f"missing field {exc.args[0]!r}"
+        except (ValueError, TypeError) as exc:
+            problem = str(exc)
         raise InvalidInputError(
-            f"evaluation file {name!r} contains no records: write one JSON object per line, {_RECORD_SHAPE}"
+            f"line {number} of {name!r} is not a valid record ({problem}): expected {_RECORD_SHAPE}",
+            details={"line": number},
         )
     return records
-
-
-def _parse_line(line: str, number: int, name: str) -> EvalRecord:
-    """Parse one stripped line; the error names the line and never quotes its text."""
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"line {number} of {name!r} is not valid JSON ({exc.msg} at column {exc.colno}): "
-            f"write one JSON object per line, {_RECORD_SHAPE}",
-            details={"line": number},
-        ) from None
-    try:
-        return _parse_record(raw)
-    except KeyError as exc:
-        problem = f"missing field {exc.args[0]!r}"
-    except (ValueError, TypeError) as exc:
-        problem = str(exc)
-    raise InvalidInputError(
-        f"line {number} of {name!r} is not a valid record ({problem}): expected {_RECORD_SHAPE}",
-        details={"line": number},
-    )
 
 
 def _parse_record(raw: Any) -> EvalRecord:
