@@ -348,8 +348,7 @@ class Mesh:
             _open_stream, (model, masked_request.messages, call_kwargs), {"asynchronous": False}, afn=_aopen_stream
         )
         restorer = self.redactor.stream_restorer(tenant=tenant, session=session)
-        # Streamed tool-call arguments are raw JSON, restored per call index.
-        call_restorers: dict[int | None, StreamRestorer] = {}
+        call_restorer = _ToolCallRestorer(self.redactor, tenant, session)
         whole: AIMessageChunk | None = None
         restored_parts: list[str] = []
         emitted = False
@@ -363,15 +362,7 @@ class Mesh:
                     chunk = _as_chunk(chunk)
                 whole = chunk if whole is None else whole + chunk
                 text = restorer.feed(message_text(chunk))
-                calls: list[ToolCallChunk] = []
-                for call in chunk.tool_call_chunks:
-                    index = call.get("index")
-                    if index not in call_restorers:
-                        call_restorers[index] = self.redactor.stream_restorer(
-                            tenant=tenant, session=session, json_strings=True
-                        )
-                    arguments = call_restorers[index].feed(call.get("args") or "")
-                    calls.append(tool_call_chunk(name=call.get("name"), args=arguments, id=call.get("id"), index=index))
+                calls = call_restorer.feed(chunk.tool_call_chunks)
                 if text or chunk.usage_metadata or calls:
                     restored_parts.append(text)
                     emitted = True
@@ -386,11 +377,7 @@ class Mesh:
                 raise _StreamStarted(exc, partial) from exc
             raise
         tail = restorer.flush()
-        call_tails = [
-            tool_call_chunk(name=None, args=rest, id=None, index=index)
-            for index, call_restorer in call_restorers.items()
-            if (rest := call_restorer.flush())
-        ]
+        call_tails = call_restorer.flush()
         if tail or call_tails:
             restored_parts.append(tail)
             yield Emit(AIMessageChunk(content=tail, tool_call_chunks=call_tails))
@@ -402,7 +389,7 @@ class Mesh:
             response_metadata=masked.response_metadata,
             id=masked.id,
         )
-        restored_count = restorer.restored + sum(call.restored for call in call_restorers.values())
+        restored_count = restorer.restored + call_restorer.restored
         return answer, "".join(restored_parts), restored_count
 
     def _guard_and_restore(
@@ -439,6 +426,40 @@ class Mesh:
         if text or calls:
             yield Emit(AIMessageChunk(content=text, tool_call_chunks=calls))
         return AIMessage(content=text, tool_calls=restored.tool_calls), count
+
+
+class _ToolCallRestorer:
+    """Restores streamed tool-call arguments, which are raw JSON, with one stream restorer per call index."""
+
+    def __init__(self, redactor: Redactor, tenant: str, session: str) -> None:
+        self._redactor = redactor
+        self._tenant = tenant
+        self._session = session
+        self._restorers: dict[int | None, StreamRestorer] = {}
+
+    def feed(self, calls: list[ToolCallChunk]) -> list[ToolCallChunk]:
+        restored = []
+        for call in calls:
+            index = call.get("index")
+            restorer = self._restorers.get(index)
+            if restorer is None:
+                restorer = self._redactor.stream_restorer(tenant=self._tenant, session=self._session, json_strings=True)
+                self._restorers[index] = restorer
+            arguments = restorer.feed(call.get("args") or "")
+            restored.append(tool_call_chunk(name=call.get("name"), args=arguments, id=call.get("id"), index=index))
+        return restored
+
+    def flush(self) -> list[ToolCallChunk]:
+        tails = []
+        for index, restorer in self._restorers.items():
+            rest = restorer.flush()
+            if rest:
+                tails.append(tool_call_chunk(name=None, args=rest, id=None, index=index))
+        return tails
+
+    @property
+    def restored(self) -> int:
+        return sum(restorer.restored for restorer in self._restorers.values())
 
 
 class _StreamStarted(Exception):

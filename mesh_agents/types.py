@@ -35,8 +35,8 @@ def validate_identifier(kind: str, value: str) -> str:
     1 to 128 letters, digits and ``_ . : @ -``, starting with a letter or digit.
     """
     if not _IDENTIFIER.match(value):
-        # The value is shown because ids are chosen by the operator, not personal data;
-        # it is truncated so an accidental prompt pasted here cannot flood the log.
+        # The value is shown because ids are chosen by the operator and are not personal data.
+        # It is truncated, so an accidental prompt pasted here cannot flood the log.
         shown = value[:40] + ("..." if len(value) > 40 else "")
         raise ValueError(
             f"invalid {kind} id {shown!r}: use 1 to 128 letters, digits or '_.:@-', starting with a letter or digit"
@@ -59,7 +59,7 @@ def message_text(message: BaseMessage) -> str:
 
 
 class Source(enum.StrEnum):
-    """Where a text enters or leaves a model's context."""
+    """Origin of a text that enters or leaves a model's context."""
 
     USER = "user"
     SYSTEM = "system"

@@ -34,12 +34,12 @@ class CacheScope:
     pii_fingerprint: str = ""
 
     def key(self) -> str:
-        """A single string that identifies the scope in a store."""
+        """Return a single string that identifies the scope in a store."""
         parts = (self.tenant, self.model, self.params_hash, self.namespace, self.pii_fingerprint)
         return "|".join(parts)
 
     def digest(self) -> str:
-        """A fixed-length hash of ``key()``: the partition id that backends search within."""
+        """Return a fixed-length hash of ``key()``, the partition id that backends search within."""
         return hashlib.sha256(self.key().encode()).hexdigest()[:32]
 
 
